@@ -1,0 +1,53 @@
+# diffmine: two commands on a fresh machine with only Python 3.11 and pip.
+#   make demo   generate planted data, finetune a small model, compute typicality, draw the figure (CPU, minutes)
+#   make test   notebooks (nbdev_test) + pytest + "library in sync with nbs/, notebooks clean, README current"
+#   make lab    JupyterLab on nbs/
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+# torch is installed first, from this spec, unless the venv can already import a torch (GPU users: make TORCH_SPEC=torch).
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.diffmine-installed
+DEMO_DATA ?= data/demo-planted
+DEMO_RUN ?= runs/demo
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install demo test lab sync check-sync readme clean-demo
+
+install: $(STAMP)
+
+$(STAMP): settings.ini setup.py
+	@test -x $(PY) || { echo "== creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@$(PY) -c "import torch" 2>/dev/null || { echo "== installing $(TORCH_SPEC)"; $(PY) -m pip install -q "$(TORCH_SPEC)" 2> >(grep -v "is ignored: it is neither" >&2); }
+	@echo "== installing diffmine and its dependencies (pip install -e .[dev])"
+	@$(PY) -m pip install -q -e ".[dev]" 2> >(grep -v "is ignored: it is neither" >&2)
+	@$(PY) -m ipykernel install --sys-prefix --name diffmine --display-name "diffmine (Python 3)" >/dev/null
+	@$(PY) -m pip check
+	@touch $(STAMP)
+
+# The main job. Each step is a command a user can run on their own data (see README).
+demo: install
+	$(BIN)/diffmine synth planted $(DEMO_DATA) --seed 0
+	$(BIN)/diffmine finetune $(DEMO_DATA) $(DEMO_RUN)/model --base small --resolution 32 --steps 700 --batch-size 32 --lr 1e-3 --seed 0
+	$(BIN)/diffmine typicality $(DEMO_RUN)/model $(DEMO_DATA) $(DEMO_RUN)/typicality --draws 100
+	$(BIN)/diffmine evaluate $(DEMO_RUN)/typicality $(DEMO_DATA) --figures figures/demo
+
+test: install check-sync
+	$(BIN)/nbdev_test --n_workers 2
+	$(BIN)/pytest -q tests
+
+# Fails when nbdev_export or nbdev_clean would change a file, or README.md is not the render of nbs/index.ipynb.
+check-sync: install
+	@bash tools/check_sync.sh $(BIN)
+
+# Regenerate the library and README from the notebooks (what a developer runs before committing).
+sync: install
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean && bash tools/render_readme.sh $(BIN) > README.md
+
+lab: install
+	$(BIN)/jupyter lab nbs
+
+clean-demo:
+	rm -rf $(DEMO_DATA) $(DEMO_RUN)
