@@ -30,8 +30,8 @@ $(STAMP): settings.ini setup.py
 # The main job. Each step is a command a user can run on their own data (see README).
 demo: install
 	$(BIN)/diffmine synth planted $(DEMO_DATA) --seed 0
-	$(BIN)/diffmine finetune $(DEMO_DATA) $(DEMO_RUN)/model --base small --resolution 32 --steps 700 --batch-size 32 --lr 1e-3 --seed 0
-	$(BIN)/diffmine typicality $(DEMO_RUN)/model $(DEMO_DATA) $(DEMO_RUN)/typicality --draws 100
+	$(BIN)/diffmine finetune $(DEMO_DATA) $(DEMO_RUN)/model --base small --resolution 32 --steps 400 --batch-size 32 --lr 2e-3 --cond-dropout 0.1 --checkpoint-every 200 --seed 0 --resume
+	$(BIN)/diffmine typicality $(DEMO_RUN)/model $(DEMO_DATA) $(DEMO_RUN)/typicality --draws 100 --limit 80
 	$(BIN)/diffmine evaluate $(DEMO_RUN)/typicality $(DEMO_DATA) --figures figures/demo
 
 test: install check-sync

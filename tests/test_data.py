@@ -9,8 +9,6 @@ import pandas as pd
 import pytest
 from PIL import Image, JpegImagePlugin
 
-try: import diffmine  # noqa: F401
-except ImportError: sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # a checkout not yet pip-installed
 from diffmine.config import DiffmineError
 from diffmine.data import (BadImage, BadInputs, LAYOUTS, Record, detect_layout, is_image_file, label_names,
                            load_cardb, load_chestxray, load_csv, load_folder, load_ftt, load_g3, load_image,
@@ -420,16 +418,18 @@ def test_chestxray_splits(nih, tmp_path):
 
 
 def test_chestxray_original_file_name_and_bad_tables(tmp_path):
-    root = make(tmp_path, "images/00000001_000.png", "images/00000002_000.png")
+    root = make(tmp_path, "images/00000001_000.png", "images/00000002_000.png",
+                "images_002/images/00000003_000.png")          # the Kaggle mirror's folders are read too
     (root/"Data_Entry_2017.csv").write_text("Image Index,Finding Labels,Patient Age\n"
                                             "00000001_000.png,Effusion|Mass,414\n00000002_000.png,No Finding,\n"
-                                            "00000002_000.png,Mass,30\n")
+                                            "00000002_000.png,Mass,30\n00000003_000.png,Hernia,12\n")
     (root/"BBox_List_2017.csv").write_text("Image Index,Finding Label,Bbox [x,y,w,h],,,\n"
                                            "00000001_000.png,Infiltrate,1.5,2,3,4\n")
     report = BadInputs()
     recs = load_records(root, report=report)
     assert [(r.rel, r.labels) for r in recs] == [("images/00000001_000.png", ("Effusion", "Mass")),
-                                                 ("images/00000002_000.png", ("No Finding",))]
+                                                 ("images/00000002_000.png", ("No Finding",)),
+                                                 ("images_002/images/00000003_000.png", ("Hernia",))]
     assert recs[0].meta == {"age": 414, "boxes": [{"label": "Infiltration", "x": 1.5, "y": 2.0, "w": 3.0, "h": 4.0}]}
     assert recs[1].meta == {}
     assert [r for _, r in report.rows] == ["duplicate Image Index in Data_Entry_2017.csv (the first row is kept)"]
@@ -482,7 +482,7 @@ def test_bad_image_becomes_a_report_row(tmp_path):
 
 def test_cmyk_jpeg(tmp_path):
     Image.new("CMYK", (20, 10), (0, 255, 255, 0)).save(tmp_path/"print.jpg")
-    assert Image.open(tmp_path/"print.jpg").mode == "CMYK"
+    with Image.open(tmp_path/"print.jpg") as raw: assert raw.mode == "CMYK"
     im = load_image(tmp_path/"print.jpg")
     assert im.mode == "RGB" and im.size == (20, 10)
     assert np.abs(np.asarray(im).astype(int) - [255, 0, 0]).max() < 8
@@ -492,7 +492,7 @@ def test_cmyk_jpeg(tmp_path):
 def test_16bit_grey_png(tmp_path, peak, full):
     a = np.linspace(0, peak, 64).astype(np.uint16).reshape(8, 8)
     Image.fromarray(a).save(tmp_path/"g16.png")
-    assert Image.open(tmp_path/"g16.png").mode.startswith("I")
+    with Image.open(tmp_path/"g16.png") as raw: assert raw.mode.startswith("I")
     im = load_image(tmp_path/"g16.png")
     assert im.mode == "RGB"
     got = np.asarray(im)

@@ -1,0 +1,80 @@
+"""The `diffmine` command end to end, as a user runs it (real subprocesses): synth -> finetune -> typicality ->
+evaluate on a small planted set; interrupted finetuning resumed; clear errors for bad models and offline hub ids."""
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+import pandas as pd, pytest, torch
+
+from diffmine.config import DiffmineError
+from diffmine.models import load_model, small_model, save_model
+
+BIN = Path(sys.executable).parent/"diffmine"
+ENV = {**os.environ, "DIFFMINE_QUIET": "1", "HF_HUB_OFFLINE": "1"}
+
+
+def run(*args, check=True):
+    p = subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, env=ENV)
+    if check: assert p.returncode == 0, p.stderr[-3000:]
+    return p
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")/"planted"
+    run("synth", "planted", d, "--n-per-label", 6, "--seed", 1)
+    return d
+
+
+def test_pipeline_end_to_end(planted, tmp_path):
+    model = tmp_path/"model"
+    run("finetune", planted, model, "--steps", 4, "--batch-size", 4, "--resolution", 32, "--lr", 1e-3,
+        "--checkpoint-every", 2)
+    spec = json.loads((model/"diffmine.json").read_text())
+    assert spec["template"] == "An image of {label}." and spec["null_prompt"] == ""
+    assert sorted(spec["labels"]) == ["circles", "crosses", "stripes", "triangles"]
+    assert len(pd.read_csv(model/"train_log.csv")) == 4
+    run("typicality", model, planted, tmp_path/"typ", "--draws", 4, "--limit", 8)
+    idx = pd.read_csv(tmp_path/"typ"/"index.csv")
+    assert len(idx) == 8 and idx.label.value_counts().tolist() == [2, 2, 2, 2]   # --limit is balanced over labels
+    assert (idx.prompt == "An image of " + idx.label + ".").all()                  # the model's own template
+    p = run("evaluate", tmp_path/"typ", planted, "--figures", tmp_path/"fig", "--per-label", 2)
+    m = json.loads((tmp_path/"fig"/"metrics.json").read_text())["typicality_vs_groundtruth"]
+    assert m["images"] == 8 and 0 <= m["hit_rate"] <= 1
+    assert (tmp_path/"fig"/"typicality.png").stat().st_size > 1000 and (tmp_path/"fig"/"typicality.pdf").exists()
+
+
+def test_killed_finetune_resumes_from_latest_checkpoint(planted, tmp_path):
+    model = tmp_path/"model"
+    args = [str(BIN), "finetune", str(planted), str(model), "--steps", "400", "--batch-size", "2",
+            "--resolution", "16", "--checkpoint-every", "3"]
+    proc = subprocess.Popen(args, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (model/"checkpoint-6"/"diffmine_step.json").exists(): time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL); proc.wait()
+    done = sorted(int(p.name.split("-")[1]) for p in model.glob("checkpoint-*"))
+    assert done and max(done) >= 6 and not (model/"unet").exists()
+    p = run("finetune", planted, model, "--steps", 400, check=False)
+    assert p.returncode == 2 and "--resume" in p.stderr                 # refuses to silently start over
+    last = max(done)
+    run("finetune", planted, model, "--steps", last + 3, "--batch-size", 2, "--resolution", 16,
+        "--checkpoint-every", 3, "--resume")
+    log = pd.read_csv(model/"train_log.csv")
+    assert log.step.max() == last + 3 and (model/"unet").is_dir()
+    assert load_model(model, device="cpu").spec["resolution"] == 16
+
+
+def test_bad_model_folders_give_clear_errors(tmp_path):
+    p = run("typicality", tmp_path/"missing", tmp_path, tmp_path/"out", check=False)
+    assert p.returncode == 2 and "no such model folder" in p.stderr
+    (tmp_path/"empty").mkdir()
+    with pytest.raises(DiffmineError, match="no unet/"): load_model(tmp_path/"empty")
+    folder = save_model(small_model(16, channels=(8, 16), max_length=8), tmp_path/"m")
+    cfg = json.loads((folder/"unet"/"config.json").read_text())
+    cfg["block_out_channels"] = [16, 32]                                   # config no longer matches the weights
+    (folder/"unet"/"config.json").write_text(json.dumps(cfg))
+    with pytest.raises(DiffmineError, match="could not load the UNet"): load_model(folder)
+
+
+def test_hub_id_offline_is_a_clear_error():
+    with pytest.raises(DiffmineError, match="could not be fetched from the model hub") as e:
+        load_model("diff-mining/cardb")
+    assert "--local-dir" in str(e.value)

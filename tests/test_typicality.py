@@ -1,0 +1,103 @@
+"""The typicality engine: an oracle UNet that is right only inside a mask, paired draws, determinism, batch-size
+invariance, the latent path through a tiny Stable Diffusion, caching and bad images."""
+import numpy as np, pandas as pd, pytest, torch
+from PIL import Image
+
+from diffmine.data import Record, BadInputs, load_image
+from diffmine.models import small_model, load_model, tiny_sd, image_tensor
+from diffmine.typicality import (OracleUNet, typicality_map, compute_typicality, load_typicality, load_index,
+                                 draws, image_key)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return small_model(16, channels=(8, 16), max_length=8, seed=0)
+
+
+def _images(root, n=4, size=(24, 16)):
+    recs = []
+    for i in range(n):
+        lab = ["a", "b"][i % 2]
+        p = root/lab/f"{i}.png"; p.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (*size[::-1], 3), dtype=np.uint8)).save(p)
+        recs.append(Record(path=p, labels=(lab,), rel=f"{lab}/{i}.png"))
+    return recs
+
+
+def test_oracle_map_is_positive_exactly_inside_the_mask(model):
+    m = small_model(16, channels=(8, 16), max_length=8)
+    x0 = torch.randn(1, 3, 16, 16)
+    mask = torch.zeros(16, 16, dtype=torch.bool); mask[3:9, 5:13] = True
+    m.unet = OracleUNet(m, x0, mask, "")
+    tmap, per = typicality_map(m, x0, "An image of a.", "", n=16, batch_size=5)
+    assert (tmap[mask] > 0.05).all()
+    assert tmap[~mask].abs().max() < 1e-6
+    # the expected value inside is E[eps^2] = 1 (the null prediction is 0, the conditional one exact)
+    assert abs(tmap[mask].mean().item() - 1.0) < 0.15
+    # conditional and null halves of every call see identical inputs and timesteps
+    for x, t in m.unet.calls:
+        b = len(t) // 2
+        assert torch.equal(x[:b], x[b:]) and torch.equal(t[:b], t[b:])
+    assert sum(len(t) for _, t in m.unet.calls) == 2 * 16      # 2N UNet evaluations
+
+
+def test_swapping_prompts_flips_the_sign(model):
+    x0 = torch.randn(1, 3, 16, 16)
+    a, _ = typicality_map(model, x0, "An image of a.", "", n=8)
+    b, _ = typicality_map(model, x0, "", "An image of a.", n=8)
+    assert torch.allclose(a, -b, atol=1e-5)
+
+
+def test_same_seed_bit_identical_and_batch_size_invariant(model, tmp_path):
+    x0 = torch.randn(1, 3, 16, 16)
+    a, pa = typicality_map(model, x0, "An image of a.", "", n=12, batch_size=12, seed=3)
+    b, pb = typicality_map(model, x0, "An image of a.", "", n=12, batch_size=12, seed=3)
+    assert torch.equal(a, b) and torch.equal(pa, pb)
+    c, pc = typicality_map(model, x0, "An image of a.", "", n=12, batch_size=5, seed=3)
+    assert torch.allclose(a, c, atol=1e-5, rtol=1e-4)
+    d, _ = typicality_map(model, x0, "An image of a.", "", n=12, batch_size=12, seed=4)
+    assert not torch.allclose(a, d)
+
+
+def test_t_range_respected():
+    t, _ = draws((1, 2, 2), 1000, (0.1, 0.7))
+    assert t.min() >= 100 and t.max() <= 699 and len(set(t.tolist())) > 400
+    t, _ = draws((1, 2, 2), 1000, (0.0, 1.0))
+    assert t.min() >= 0 and t.max() <= 999 and t.max() > 900
+
+
+def test_run_folder_cached_resumable_and_bad_images_reported(model, tmp_path):
+    recs = _images(tmp_path/"data")
+    bad = tmp_path/"data"/"a"/"broken.png"; bad.write_bytes(b"not a png")
+    recs.append(Record(path=bad, labels=("a",), rel="a/broken.png"))
+    report = BadInputs()
+    idx = compute_typicality(model, recs, tmp_path/"run", n=4, template="An image of {label}.", null_prompt="", report=report)
+    assert len(idx) == 4 and set(idx.label) == {"a", "b"}
+    rep = pd.read_csv(tmp_path/"run"/"bad_inputs.csv")
+    assert rep.path.str.endswith("broken.png").tolist() == [True]
+    m = load_typicality(tmp_path/"run", "a/0.png")
+    assert m.shape == (16, 24)                                   # the original image size
+    assert load_typicality(tmp_path/"run", "a/0.png", size=None).shape == (16, 24)   # UNet resolution = 16 short side
+    # resume: delete one cached map; only that one is recomputed, and it is bit-identical
+    f = tmp_path/"run"/"maps"/f"{image_key('b/1.png')}.npz"
+    before = np.load(f)["map"].copy(); others = {p.name: p.stat().st_mtime_ns for p in f.parent.glob("*.npz") if p != f}
+    f.unlink()
+    compute_typicality(model, recs, tmp_path/"run", n=4, template="An image of {label}.", null_prompt="")
+    assert np.array_equal(np.load(f)["map"], before)
+    assert others == {p.name: p.stat().st_mtime_ns for p in f.parent.glob("*.npz") if p != f}
+    assert len(load_index(tmp_path/"run")) == 4
+
+
+def test_latent_path_through_a_tiny_stable_diffusion(tmp_path):
+    folder = tiny_sd(tmp_path/"tiny-sd")
+    for part in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
+        assert (folder/part).is_dir()
+    sd = load_model(folder, device="cpu")
+    assert type(sd.text_encoder).__name__ == "CLIPTextModel" and sd.vae is not None
+    recs = _images(tmp_path/"data", n=2, size=(80, 64))
+    idx = compute_typicality(sd, recs, tmp_path/"run", n=4, template="A car from the {decade}s.", null_prompt="A car.")
+    assert idx.prompt.tolist() == ["A car from the as.", "A car from the bs."]
+    m = load_typicality(tmp_path/"run", "a/0.png")
+    assert m.shape == (64, 80) and np.isfinite(m).all() and np.abs(m).sum() > 0
+    # the cached map is at the latent resolution: 64 px short side -> 8 latent cells (VAE factor 8)
+    assert load_typicality(tmp_path/"run", "a/0.png", size=None).shape == (8, 10)
