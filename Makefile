@@ -1,5 +1,5 @@
 # diffmine: two commands on a fresh machine with only Python 3.11 and pip.
-#   make demo   generate planted data, finetune a small model, compute typicality, draw the figure (CPU, minutes)
+#   make demo   planted data -> finetune a small model -> typicality -> patches -> DIFT clusters -> figures, gallery
 #   make test   notebooks (nbdev_test) + pytest + "library in sync with nbs/, notebooks clean, README current"
 #   make lab    JupyterLab on nbs/
 SHELL := /bin/bash
@@ -25,14 +25,23 @@ $(STAMP): settings.ini setup.py
 	@$(PY) -m pip install -q -e ".[dev]" 2> >(grep -v "is ignored: it is neither" >&2)
 	@$(PY) -m ipykernel install --sys-prefix --name diffmine --display-name "diffmine (Python 3)" >/dev/null
 	@$(PY) -m pip check
+	@# headless Chromium for the gallery's browser test (Debian package; only when we may install system packages)
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && { echo "== installing chromium (apt-get)"; \
+	  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "== note: chromium not installed (not root): the gallery browser test will be skipped"; }
 	@touch $(STAMP)
 
 # The main job. Each step is a command a user can run on their own data (see README).
 demo: install
 	$(BIN)/diffmine synth planted $(DEMO_DATA) --seed 0
 	$(BIN)/diffmine finetune $(DEMO_DATA) $(DEMO_RUN)/model --base small --resolution 32 --steps 400 --batch-size 32 --lr 2e-3 --cond-dropout 0.1 --checkpoint-every 200 --seed 0 --resume
-	$(BIN)/diffmine typicality $(DEMO_RUN)/model $(DEMO_DATA) $(DEMO_RUN)/typicality --draws 100 --limit 80
-	$(BIN)/diffmine evaluate $(DEMO_RUN)/typicality $(DEMO_DATA) --figures figures/demo
+	$(BIN)/diffmine typicality $(DEMO_RUN)/model $(DEMO_DATA) $(DEMO_RUN)/typicality --draws 100 --limit 120
+	$(BIN)/diffmine mine $(DEMO_RUN)/typicality
+	$(BIN)/diffmine cluster $(DEMO_RUN)/typicality $(DEMO_RUN)/model --k 8
+	$(BIN)/diffmine gallery $(DEMO_RUN)/typicality
+	$(BIN)/diffmine evaluate $(DEMO_RUN)/typicality $(DEMO_DATA) --out figures/demo
+	$(BIN)/diffmine figures $(DEMO_RUN)/typicality figures/demo --data $(DEMO_DATA)
+	@echo "== demo done: figures/demo/*.png, metrics in figures/demo/metrics.json, gallery in $(DEMO_RUN)/typicality/gallery/index.html"
 
 test: install check-sync
 	$(BIN)/nbdev_test --n_workers 2
