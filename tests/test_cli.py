@@ -36,10 +36,22 @@ def test_pipeline_end_to_end(planted, tmp_path):
     idx = pd.read_csv(tmp_path/"typ"/"index.csv")
     assert len(idx) == 8 and idx.label.value_counts().tolist() == [2, 2, 2, 2]   # --limit is balanced over labels
     assert (idx.prompt == "An image of " + idx.label + ".").all()                  # the model's own template
-    p = run("evaluate", tmp_path/"typ", planted, "--figures", tmp_path/"fig", "--per-label", 2)
-    m = json.loads((tmp_path/"fig"/"metrics.json").read_text())["typicality_vs_groundtruth"]
-    assert m["images"] == 8 and 0 <= m["hit_rate"] <= 1
-    assert (tmp_path/"fig"/"typicality.png").stat().st_size > 1000 and (tmp_path/"fig"/"typicality.pdf").exists()
+    run("mine", tmp_path/"typ", "--top", 5)
+    patches = pd.read_csv(tmp_path/"typ"/"patches.csv")
+    assert set(patches.ranking) == {"T", "rand", "-T"} and patches.groupby(["ranking", "label"]).size().max() <= 5
+    assert ((patches.x1 - patches.x0) == 8).all()                                 # 64 px at paper scale -> 8 px at 32 px
+    run("cluster", tmp_path/"typ", model, "--k", 2, "--ensemble", 2)
+    clusters = pd.read_csv(tmp_path/"typ"/"clusters.csv")
+    assert len(clusters) == (patches.ranking == "T").sum() and clusters.groupby("label").cluster_rank.max().max() <= 2
+    run("gallery", tmp_path/"typ")
+    assert (tmp_path/"typ"/"gallery"/"index.html").exists() and (tmp_path/"typ"/"gallery"/"circles.html").exists()
+    run("evaluate", tmp_path/"typ", planted, "--out", tmp_path/"fig", "--k", 3)
+    m = json.loads((tmp_path/"fig"/"metrics.json").read_text())
+    assert m["typicality_vs_groundtruth"]["images"] == 8 and 0 <= m["typicality_vs_groundtruth"]["hit_rate"] <= 1
+    assert {"T", "rand", "-T"} <= set(m["patches"]["mean_by_ranking"])
+    run("figures", tmp_path/"typ", tmp_path/"fig", "--data", planted, "--per-label", 2)
+    for name in ["typicality", "patches", "clusters_circles"]:
+        assert (tmp_path/"fig"/f"{name}.png").stat().st_size > 1000 and (tmp_path/"fig"/f"{name}.pdf").exists()
 
 
 def test_killed_finetune_resumes_from_latest_checkpoint(planted, tmp_path):
