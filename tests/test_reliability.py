@@ -1,0 +1,266 @@
+"""Reliability (issue 8), as a user meets it, with real `diffmine` subprocesses: a dirty dataset (unreadable files,
+odd colour modes, rotated, tiny and huge images, spaces and non-ASCII in paths, an empty label folder) runs through
+finetune -> typicality -> mine -> cluster; runs killed with SIGKILL and rerun give bit-identical outputs; the same
+seed gives the same results; `--cache-dtype float16` halves the maps' bytes without changing the mined patches.
+
+One tiny model (16 px, finetuned a few steps on the dirty corpus) and one reference run are shared by all tests."""
+import contextlib, io, json, os, signal, subprocess, sys, time
+from pathlib import Path
+import numpy as np, pandas as pd, pytest
+from PIL import Image, ImageDraw
+
+from diffmine.cli import main as cli_main
+
+BIN = Path(sys.executable).parent/"diffmine"
+ENV = {**os.environ, "DIFFMINE_QUIET": "1", "HF_HUB_OFFLINE": "1"}
+LABELS = ("dots", "bars ü")          # a label folder with a space and a non-ASCII character
+TYP = ["--draws", 16, "--batch-size", 4]   # enough UNet calls per image that a kill lands mid-run
+CLUSTER = ["--k", 2, "--ensemble", 32]    # likewise for DIFT
+UNREADABLE = {"truncated.jpg": "truncated or corrupt", "zero.jpg": "empty file", "notes.jpg": "not an image file"}
+CONVERTIBLE = ["cmyk.jpg", "grey16.png", "palette.png", "rgba.png", "exif rotated.jpg"]
+
+
+def run(*args, check=True):
+    p = subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, env=ENV)
+    if check: assert p.returncode == 0, p.stderr[-3000:]
+    return p
+
+
+def _good_image(rng, label, size):
+    "A small picture: noise plus the label's shape (a disc or a bar), so the model has something to learn."
+    a = rng.integers(0, 90, (size, size, 3), dtype=np.uint8)
+    im = Image.fromarray(a); d = ImageDraw.Draw(im)
+    x, y = rng.integers(0, max(1, size // 2), 2)
+    if label == "dots": d.ellipse([x, y, x + size // 3, y + size // 3], fill=(230, 60, 60))
+    else: d.rectangle([x, y, x + 3, y + size // 2], fill=(60, 200, 230))
+    return im
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    "A folder-layout dataset with 40 good images and every bad kind; returns (root, {kind: rel path})."
+    root = tmp_path_factory.mktemp("rel")/"dirty corpus é"
+    rng = np.random.default_rng(0)
+    for li, label in enumerate(LABELS):
+        (root/label).mkdir(parents=True)
+        for i in range(20):
+            name = f"bild ä {i:02d}.jpg" if i % 2 else f"img {i:02d}.png"          # spaces, non-ASCII, PNG and JPEG
+            _good_image(rng, label, 20 + 2 * (i % 5)).save(root/label/name, quality=95)
+    (root/"empty label").mkdir()                                                   # contributes no label
+    dots, bars = root/LABELS[0], root/LABELS[1]
+    noise = Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    noise.save(dots/"full.jpg"); (dots/"truncated.jpg").write_bytes((dots/"full.jpg").read_bytes()[:1500])
+    (dots/"full.jpg").unlink()
+    (dots/"zero.jpg").write_bytes(b"")
+    (bars/"notes.jpg").write_text("this is not a picture\n")
+    Image.new("CMYK", (24, 24), (0, 200, 200, 0)).save(dots/"cmyk.jpg")
+    Image.fromarray((np.arange(24 * 24).reshape(24, 24) * 100).astype(np.uint16)).save(bars/"grey16.png")
+    pal = _good_image(rng, "dots", 24).convert("P", palette=Image.Palette.ADAPTIVE, colors=16); pal.save(dots/"palette.png")
+    rgba = _good_image(rng, "bars ü", 24).convert("RGBA"); rgba.putalpha(128); rgba.save(bars/"rgba.png")
+    exif = Image.Exif(); exif[0x0112] = 6                                          # rotate 90 degrees when shown
+    _good_image(rng, "dots", 32).crop((0, 0, 32, 20)).save(dots/"exif rotated.jpg", exif=exif)
+    _good_image(rng, "bars ü", 4).save(bars/"tiny.png")                            # smaller than the 8 px patch
+    big = Image.new("RGB", (3000, 3000), (40, 40, 40)); ImageDraw.Draw(big).ellipse([800, 800, 2200, 2200], fill=(230, 60, 60))
+    big.save(dots/"large.jpg", quality=80)
+    kinds = {p.name: p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not p.name.startswith(("img", "bild"))}
+    return root, kinds
+
+
+@pytest.fixture(scope="module")
+def model(corpus, tmp_path_factory):
+    "The shared tiny model, finetuned on the dirty corpus for a bit more than one epoch (every file is seen)."
+    root, _ = corpus
+    out = tmp_path_factory.mktemp("rel")/"model ü"
+    t0 = time.time()
+    run("finetune", root, out, "--steps", 14, "--batch-size", 4, "--resolution", 16, "--lr", 1e-3, "--checkpoint-every", 14)
+    print(f"finetune: {time.time() - t0:.1f} s")
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(corpus, model, tmp_path_factory):
+    "An uninterrupted run: typicality -> mine -> cluster."
+    root, _ = corpus
+    out = tmp_path_factory.mktemp("rel")/"reference run"
+    run("typicality", model, root, out, *TYP)
+    run("mine", out, "--patch", 8)
+    run("cluster", out, model, *CLUSTER)
+    return out
+
+
+def _maps(run_dir):
+    "{file name: (map, per_draw, size)} of a typicality run."
+    out = {}
+    for f in sorted((Path(run_dir)/"maps").glob("*.npz")):
+        with np.load(f) as z: out[f.name] = (z["map"], z["per_draw"], z["size"])
+    return out
+
+
+def _assert_same_maps(a, b):
+    ma, mb = _maps(a), _maps(b)
+    assert sorted(ma) == sorted(mb) and ma
+    for name in ma:
+        for x, y in zip(ma[name], mb[name]): assert x.dtype == y.dtype and np.array_equal(x, y), name
+
+
+def _kill_when(args, ready, timeout=120):
+    "Start `diffmine ARGS`, SIGKILL it as soon as `ready()` holds; the test fails if it finished first."
+    proc = subprocess.Popen([str(BIN), *map(str, args)], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None and not ready(): time.sleep(0.005)
+    finished = proc.poll() is not None
+    proc.send_signal(signal.SIGKILL); proc.wait()
+    assert not finished, "the run ended before it could be killed: make it slower"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# 1. The dirty corpus end to end
+
+def test_dirty_corpus_end_to_end(corpus, model, reference):
+    root, kinds = corpus
+    bad_rels = {kinds[n] for n in UNREADABLE}
+    # finetune saw every file once: the unreadable ones are listed with their reason, nothing else
+    fbad = pd.read_csv(model/"bad_inputs.csv")
+    assert {Path(p).relative_to(root).as_posix() for p in fbad.path} == bad_rels
+    assert (model/"unet").is_dir() and sorted(json.loads((model/"diffmine.json").read_text())["labels"]) == sorted(LABELS)
+    # typicality: every readable image has a map and an index row; the unreadable ones are in bad_inputs.csv
+    idx = pd.read_csv(reference/"index.csv", keep_default_na=False)
+    good = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.name.startswith(("img", "bild"))}
+    readable = good | {kinds[n] for n in CONVERTIBLE + ["tiny.png", "large.jpg"]}
+    assert set(idx.rel) == readable and len(idx) == 47 and len(list((reference/"maps").glob("*.npz"))) == 47
+    assert np.isfinite(idx.typicality).all()
+    tbad = pd.read_csv(reference/"bad_inputs.csv")
+    reasons = {Path(p).relative_to(root).as_posix(): r for p, r in zip(tbad.path, tbad.reason)}
+    assert set(reasons) == bad_rels                                     # convertible kinds are not listed
+    for name, why in UNREADABLE.items(): assert why in reasons[kinds[name]], (name, reasons[kinds[name]])
+    sizes = idx.set_index("rel")[["height", "width"]]
+    assert sizes.loc[kinds["exif rotated.jpg"]].tolist() == [32, 20]     # stored 32 x 20 landscape, shown portrait
+    assert sizes.loc[kinds["large.jpg"]].tolist() == [3000, 3000] and sizes.loc[kinds["tiny.png"]].tolist() == [4, 4]
+    # mine: the too-small image is a recorded skip, every other image has patches
+    patches = pd.read_csv(reference/"patches.csv", keep_default_na=False)
+    skipped = pd.read_csv(reference/"patches_skipped.csv", keep_default_na=False)
+    assert skipped.rel.tolist() == [kinds["tiny.png"]] and "smaller than the 8 px patch" in skipped.reason[0]
+    assert set(patches.rel) <= readable - {kinds["tiny.png"]} and set(patches.label) == set(LABELS)
+    assert ((patches.x1 - patches.x0) == 8).all() and (patches.x1 <= patches.rel.map(sizes.width)).all()
+    # cluster: every T patch is clustered; DIFT features exist for every image with patches
+    clusters = pd.read_csv(reference/"clusters.csv", keep_default_na=False)
+    assert len(clusters) == (patches.ranking == "T").sum() and set(clusters.label) == set(LABELS)
+    assert {f.stem for f in (reference/"features").glob("*.npz")} == set(patches[patches.ranking == "T"].key)
+    assert clusters.groupby("label").cluster_rank.max().max() <= 2
+
+
+def _cli(*args):
+    "`diffmine ARGS` in-process (the same entry point as the command): (exit status, stderr)."
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try: cli_main([str(a) for a in args]); code = 0
+        except SystemExit as e: code = e.code
+    return code, err.getvalue()
+
+
+def test_meaningless_inputs_stop_with_a_clear_message(corpus, model, tmp_path):
+    root, _ = corpus
+    csvdata = tmp_path/"csv data"; csvdata.mkdir()
+    Image.new("RGB", (8, 8)).save(csvdata/"a.png")
+    (csvdata/"labels.csv").write_text("path,category\na.png,dots\n")            # the label column is missing
+    code, err = _cli("finetune", csvdata, tmp_path/"m", "--layout", "csv", "--steps", 1)
+    assert code == 2 and str(csvdata/"labels.csv") in err and "no column 'label'" in err
+    nounet = tmp_path/"not a model"; nounet.mkdir(); (nounet/"scheduler").mkdir()
+    code, err = _cli("typicality", nounet, root, tmp_path/"out")
+    assert code == 2 and str(nounet) in err and "no unet/" in err
+    loose = tmp_path/"loose images"; loose.mkdir()
+    Image.new("RGB", (8, 8)).save(loose/"a.png"); (loose/"readme.txt").write_text("hi")
+    code, err = _cli("typicality", model, loose, tmp_path/"out2")
+    assert code == 2 and f"{loose}: no known dataset layout" in err and "one folder per label" in err
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# 2. Interrupted runs: SIGKILL, rerun, bit-identical outputs
+
+def test_killed_typicality_and_cluster_rerun_bit_identical(corpus, model, reference, tmp_path):
+    root, _ = corpus
+    out = tmp_path/"killed run"
+    maps = out/"maps"
+    _kill_when(["typicality", model, root, out, *TYP], lambda: maps.is_dir() and len(list(maps.glob("*.npz"))) >= 3)
+    done = len(list(maps.glob("*.npz")))
+    assert 3 <= done < 47 and not (out/"index.csv").exists()
+    # what a killed or failed write can leave behind: never taken for a finished map
+    (maps/".leftover.npz.k2j4x.tmp").write_bytes(b"PK\x03\x04 half")
+    victim = sorted(maps.glob("*.npz"))[0]
+    victim.write_bytes(victim.read_bytes()[:300])                                 # truncated (disk full)
+    run("typicality", model, root, out, *TYP)
+    _assert_same_maps(reference, out)
+    assert (reference/"index.csv").read_bytes() == (out/"index.csv").read_bytes()
+    assert (reference/"bad_inputs.csv").read_bytes() == (out/"bad_inputs.csv").read_bytes()
+    run("mine", out, "--patch", 8)
+    assert (reference/"patches.csv").read_bytes() == (out/"patches.csv").read_bytes()
+    feats = out/"features"
+    _kill_when(["cluster", out, model, *CLUSTER], lambda: feats.is_dir() and len(list(feats.glob("*.npz"))) >= 3)
+    assert len(list(feats.glob("*.npz"))) >= 3 and not (out/"clusters.csv").exists()
+    (feats/".leftover.npz.a8d0q.tmp").write_bytes(b"PK\x03\x04 half")
+    victim = sorted(feats.glob("*.npz"))[0]; victim.write_bytes(victim.read_bytes()[:200])
+    run("cluster", out, model, *CLUSTER)
+    names = sorted(f.name for f in (reference/"features").glob("*.npz"))
+    assert names == sorted(f.name for f in feats.glob("*.npz"))
+    for name in names:
+        with np.load(reference/"features"/name) as a, np.load(feats/name) as b:
+            assert np.array_equal(a["features"], b["features"]) and np.array_equal(a["size"], b["size"]), name
+    assert (reference/"clusters.csv").read_bytes() == (out/"clusters.csv").read_bytes()
+
+
+def test_corrupt_map_outside_the_run_is_reported_not_fatal(corpus, model, tmp_path):
+    "A corrupt cache file that the run does not recompute (not one of its images) is left out of the index and reported."
+    root, _ = corpus
+    out = tmp_path/"run"
+    run("typicality", model, root, out, "--draws", 2, "--limit", 4)
+    (out/"maps"/"stranger-0123abcd.npz").write_bytes(b"PK\x03\x04 not a zip")
+    run("typicality", model, root, out, "--draws", 2, "--limit", 4)
+    assert len(pd.read_csv(out/"index.csv")) == 4
+    bad = pd.read_csv(out/"bad_inputs.csv")
+    assert any("stranger" in p and "unreadable" in r for p, r in zip(bad.path, bad.reason))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# 3. Determinism
+
+def test_same_seed_same_results_any_batch_size(corpus, model, reference, tmp_path):
+    root, _ = corpus
+    # across two CLI runs with the same seed, bit for bit (the killed-and-rerun test compares a third run likewise)
+    a = tmp_path/"again"
+    run("typicality", model, root, a, *TYP)
+    _assert_same_maps(reference, a)
+    run("mine", a, "--patch", 8)
+    assert (reference/"patches.csv").read_bytes() == (a/"patches.csv").read_bytes()
+    # another batch size regroups the draws into other UNet calls: BLAS then sums in another order, so the maps agree
+    # to float32 rounding, not bit for bit
+    b = tmp_path/"batch 16"
+    run("typicality", model, root, b, "--draws", 16, "--batch-size", 16)
+    ma, mb = _maps(reference), _maps(b)
+    assert sorted(ma) == sorted(mb)
+    for name in ma: np.testing.assert_allclose(mb[name][0], ma[name][0], rtol=1e-4, atol=1e-5 * np.abs(ma[name][0]).max())
+    assert not all(np.array_equal(ma[n][0], list(ma.values())[0][0]) for n in ma)   # the maps are not trivial
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# 4. --cache-dtype float16
+
+def test_float16_cache_halves_maps_same_patches(corpus, model, reference, tmp_path):
+    root, _ = corpus
+    h = tmp_path/"half"
+    run("typicality", model, root, h, *TYP, "--cache-dtype", "float16")
+    assert json.loads((h/"run.json").read_text())["params"]["cache_dtype"] == "float16"
+    m32, m16 = _maps(reference), _maps(h)
+    assert sorted(m32) == sorted(m16)
+    map_bytes = sum(m[0].nbytes for m in m32.values())
+    assert all(m[0].dtype == np.float16 for m in m16.values()) and sum(m[0].nbytes for m in m16.values()) * 2 == map_bytes
+    size = lambda d: sum(f.stat().st_size for f in (d/"maps").glob("*.npz"))
+    # the map's bytes halve exactly; at 16 px the metadata (strings, zip headers) is most of each file, so the total
+    # falls by exactly half the map bytes (at 512 px, 64 x 64 maps, a file goes from about 18 KB to 10 KB)
+    assert size(reference) - size(h) == map_bytes // 2
+    run("mine", h, "--patch", 8)
+    cols = ["label", "rank", "key", "x0", "y0", "x1", "y1"]
+    p32, p16 = (pd.read_csv(d/"patches.csv", keep_default_na=False) for d in (reference, h))
+    top = lambda p: p[(p.ranking == "T") & (p["rank"] <= 10)][cols].reset_index(drop=True)   # the top 10 per label
+    t32, t16 = top(p32), top(p16)
+    pd.testing.assert_frame_equal(t32, t16)
+    np.testing.assert_allclose(p16.typicality, p32.typicality, rtol=1e-2, atol=1e-3 * p32.typicality.abs().max())
