@@ -2,6 +2,7 @@
 #   make demo   planted data -> finetune a small model -> typicality -> patches -> DIFT clusters -> figures, gallery
 #   make test   notebooks (nbdev_test) + pytest + "library in sync with nbs/, notebooks clean, README current"
 #   make lab    JupyterLab on nbs/
+#   make figures PROFILE=paper   the experiment notebooks on the real datasets (see data/README.md)
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -14,7 +15,8 @@ DEMO_DATA ?= data/demo-planted
 DEMO_RUN ?= runs/demo
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test lab sync check-sync readme clean-demo
+.PHONY: install demo test lab sync check-sync figures clean-demo
+PROFILE ?= demo
 
 install: $(STAMP)
 
@@ -54,6 +56,10 @@ check-sync: install
 # Regenerate the library and README from the notebooks (what a developer runs before committing).
 sync: install
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean && bash tools/render_readme.sh $(BIN) > README.md
+
+# The paper's experiment notebooks through papermill (profile demo: stand-ins on the CPU; paper: real data, GPU).
+figures: install
+	$(BIN)/diffmine reproduce --profile $(PROFILE)
 
 lab: install
 	$(BIN)/jupyter lab nbs

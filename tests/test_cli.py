@@ -90,3 +90,17 @@ def test_hub_id_offline_is_a_clear_error():
     with pytest.raises(DiffmineError, match="could not be fetched from the model hub") as e:
         load_model("diff-mining/cardb")
     assert "--local-dir" in str(e.value)
+
+
+def test_reproduce_paper_without_data_fails_early_and_says_what_to_download(tmp_path):
+    p = subprocess.run([str(BIN), "reproduce", "--profile", "paper", "--only", "cars"], capture_output=True, text=True,
+                       env=ENV, cwd=Path(__file__).parents[1])
+    assert p.returncode == 2
+    assert "data/cardb is missing" in p.stderr and "CarDB" in p.stderr and "data/README.md" in p.stderr
+
+
+def test_outputs_get_the_usual_file_mode(tmp_path):
+    from diffmine.config import write_json
+    f = write_json(tmp_path/"x.json", {"a": 1})
+    umask = os.umask(0); os.umask(umask)
+    assert (f.stat().st_mode & 0o777) == (0o666 & ~umask)

@@ -10,12 +10,15 @@ import numpy as np, pandas as pd, pytest
 from PIL import Image, ImageDraw
 
 from diffmine.cli import main as cli_main
+from diffmine.data import load_records
+from diffmine.models import load_model
+from diffmine.typicality import compute_typicality
 
 BIN = Path(sys.executable).parent/"diffmine"
 ENV = {**os.environ, "DIFFMINE_QUIET": "1", "HF_HUB_OFFLINE": "1"}
 LABELS = ("dots", "bars ü")          # a label folder with a space and a non-ASCII character
-TYP = ["--draws", 16, "--batch-size", 4]   # enough UNet calls per image that a kill lands mid-run
-CLUSTER = ["--k", 2, "--ensemble", 32]    # likewise for DIFT
+TYP = ["--draws", 4, "--batch-size", 4]   # one UNet call per image: cheap, yet 47 images leave time for a kill
+CLUSTER = ["--k", 2, "--ensemble", 4]
 UNREADABLE = {"truncated.jpg": "truncated or corrupt", "zero.jpg": "empty file", "notes.jpg": "not an image file"}
 CONVERTIBLE = ["cmyk.jpg", "grey16.png", "palette.png", "rgba.png", "exif rotated.jpg"]
 
@@ -209,15 +212,16 @@ def test_killed_typicality_and_cluster_rerun_bit_identical(corpus, model, refere
 
 
 def test_corrupt_map_outside_the_run_is_reported_not_fatal(corpus, model, tmp_path):
-    "A corrupt cache file that the run does not recompute (not one of its images) is left out of the index and reported."
+    "A corrupt cache file the run does not recompute (not one of its images) is left out of the index and reported."
     root, _ = corpus
+    m, recs = load_model(model, device="cpu"), load_records(root)
     out = tmp_path/"run"
-    run("typicality", model, root, out, "--draws", 2, "--limit", 4)
+    compute_typicality(m, recs, out, n=2, limit=4)
     (out/"maps"/"stranger-0123abcd.npz").write_bytes(b"PK\x03\x04 not a zip")
-    run("typicality", model, root, out, "--draws", 2, "--limit", 4)
-    assert len(pd.read_csv(out/"index.csv")) == 4
+    assert len(compute_typicality(m, recs, out, n=2, limit=4)) == 4
     bad = pd.read_csv(out/"bad_inputs.csv")
-    assert any("stranger" in p and "unreadable" in r for p, r in zip(bad.path, bad.reason))
+    assert [r for p, r in zip(bad.path, bad.reason) if "stranger" in p] == \
+        ["cached typicality map is unreadable (BadZipFile): delete it and rerun typicality"]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -225,16 +229,12 @@ def test_corrupt_map_outside_the_run_is_reported_not_fatal(corpus, model, tmp_pa
 
 def test_same_seed_same_results_any_batch_size(corpus, model, reference, tmp_path):
     root, _ = corpus
-    # across two CLI runs with the same seed, bit for bit (the killed-and-rerun test compares a third run likewise)
-    a = tmp_path/"again"
-    run("typicality", model, root, a, *TYP)
-    _assert_same_maps(reference, a)
-    run("mine", a, "--patch", 8)
-    assert (reference/"patches.csv").read_bytes() == (a/"patches.csv").read_bytes()
+    # across two CLI runs with the same seed, bit for bit: maps, index.csv, patches.csv and clusters.csv are compared
+    # byte for byte with the reference run in the killed-and-rerun test above (its rerun is a fresh process)
     # another batch size regroups the draws into other UNet calls: BLAS then sums in another order, so the maps agree
     # to float32 rounding, not bit for bit
     b = tmp_path/"batch 16"
-    run("typicality", model, root, b, "--draws", 16, "--batch-size", 16)
+    run("typicality", model, root, b, "--draws", 4, "--batch-size", 2)
     ma, mb = _maps(reference), _maps(b)
     assert sorted(ma) == sorted(mb)
     for name in ma: np.testing.assert_allclose(mb[name][0], ma[name][0], rtol=1e-4, atol=1e-5 * np.abs(ma[name][0]).max())
@@ -255,12 +255,17 @@ def test_float16_cache_halves_maps_same_patches(corpus, model, reference, tmp_pa
     assert all(m[0].dtype == np.float16 for m in m16.values()) and sum(m[0].nbytes for m in m16.values()) * 2 == map_bytes
     size = lambda d: sum(f.stat().st_size for f in (d/"maps").glob("*.npz"))
     # the map's bytes halve exactly; at 16 px the metadata (strings, zip headers) is most of each file, so the total
-    # falls by exactly half the map bytes (at 512 px, 64 x 64 maps, a file goes from about 18 KB to 10 KB)
+    # falls by exactly half the map bytes (at 512 px, 64 x 64 maps, a file goes from about 19 KB to 11 KB)
     assert size(reference) - size(h) == map_bytes // 2
     run("mine", h, "--patch", 8)
     cols = ["label", "rank", "key", "x0", "y0", "x1", "y1"]
     p32, p16 = (pd.read_csv(d/"patches.csv", keep_default_na=False) for d in (reference, h))
-    top = lambda p: p[(p.ranking == "T") & (p["rank"] <= 10)][cols].reset_index(drop=True)   # the top 10 per label
+    top = lambda p: p[(p.ranking == "T") & (p["rank"] <= 10)].reset_index(drop=True)   # the top 10 per label
     t32, t16 = top(p32), top(p16)
-    pd.testing.assert_frame_equal(t32, t16)
+    pd.testing.assert_frame_equal(t32[cols[:3]], t16[cols[:3]])          # same images in the same order
+    # same boxes, except on the 3000 px image: its 16 x 16 map upsampled ~190x is flat over hundreds of pixels, so
+    # many boxes tie to float32 rounding and float16 picks others on the same plateau, of the same typicality
+    plateau = t32.rel == corpus[1]["large.jpg"]
+    pd.testing.assert_frame_equal(t32[~plateau][cols], t16[~plateau][cols])
+    np.testing.assert_allclose(t16.typicality[plateau], t32.typicality[plateau], rtol=1e-3)
     np.testing.assert_allclose(p16.typicality, p32.typicality, rtol=1e-2, atol=1e-3 * p32.typicality.abs().max())
