@@ -94,9 +94,16 @@ def test_hub_id_offline_is_a_clear_error():
 
 def test_reproduce_paper_without_data_fails_early_and_says_what_to_download(tmp_path):
     p = subprocess.run([str(BIN), "reproduce", "--profile", "paper", "--only", "cars"], capture_output=True, text=True,
-                       env=ENV, cwd=Path(__file__).parents[1])
+                       env={**ENV, "HF_HUB_OFFLINE": "1"}, cwd=Path(__file__).parents[1])
     assert p.returncode == 2
     assert "data/cardb is missing" in p.stderr and "CarDB" in p.stderr and "data/README.md" in p.stderr
+    assert "model diff-mining/cardb" in p.stderr and "huggingface-cli download" in p.stderr
+    p = subprocess.run([str(BIN), "reproduce", "--profile", "paper"], capture_output=True, text=True,
+                       env={**ENV, "HF_HUB_OFFLINE": "1"}, cwd=Path(__file__).parents[1])
+    assert p.returncode == 2 and "Executing" not in p.stderr            # nothing ran: every problem listed up front
+    for folder in ["data/cardb", "data/ftt", "data/g3", "data/places365", "data/chestxray14"]:
+        assert f"{folder} is missing" in p.stderr, folder
+    assert "stable-diffusion-v1-5" in p.stderr                       # the X-ray experiment's pretrained model too
 
 
 def test_outputs_get_the_usual_file_mode(tmp_path):
