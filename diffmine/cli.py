@@ -7,7 +7,8 @@ from __future__ import annotations
 import sys, argparse, json, time
 from pathlib import Path
 from .config import (DiffmineError, write_json, dataset_spec, format_prompt, N_DRAWS, SEED, COND_DROPOUT, LR,
-                             PATCHES_PER_IMAGE, TOP_PER_LABEL, DIFT_T, DIFT_UP_BLOCK, DIFT_ENSEMBLE, N_CLUSTERS)
+                             PATCHES_PER_IMAGE, TOP_PER_LABEL, DIFT_T, DIFT_UP_BLOCK, DIFT_ENSEMBLE, N_CLUSTERS,
+                             PNP_STEPS, PNP_GUIDANCE, PNP_FEATURE_FRACTION, PNP_ATTN_FRACTION, COTYP_TOP, COTYP_DIMS)
 from .data import load_records, detect_layout, BadInputs, LAYOUTS
 from . import synth
 from .models import load_model
@@ -19,6 +20,7 @@ from .evaluation import typicality_vs_groundtruth, patch_precision, label_area
 from .figures import typicality_figure, patches_figure, clusters_figure, save_figure
 from .gallery import write_gallery, slug
 from .reproduce import reproduce, REGISTRY
+from .translation import translate_dataset, compute_cotypicality, cotypical_clusters, translation_figure
 
 # %% auto #0
 __all__ = ['parser', 'main']
@@ -92,6 +94,27 @@ def _cmd_figures(args):
 def _cmd_reproduce(args):
     timings = reproduce(args.profile, args.only)
     print("\n".join(f"{name}: {sec:.0f} s" for name, sec in timings.items()))
+
+def _cmd_translate(args):
+    report = BadInputs()
+    model = load_model(args.model, device=args.device)
+    layout, records = _data(args, report)
+    man = translate_dataset(model, records, args.out, labels=args.labels, limit=args.limit, steps=args.steps,
+                            guidance=args.guidance, feature_fraction=args.feature_fraction,
+                            attn_fraction=args.attn_fraction, inversion_steps=args.inversion_steps,
+                            negative_prompt=args.negative_prompt, layout=layout,
+                            targets_per_batch=args.targets_per_batch, report=report)
+    print(f"{len(man)} translations of {man.source_key.nunique()} images to {man.target_label.nunique()} labels: "
+          f"{args.out}/manifest.csv" + (f" ({len(report)} unreadable inputs listed in {args.out}/bad_inputs.csv)" if len(report) else ""))
+
+def _cmd_cotypical(args):
+    model = load_model(args.model, device=args.device)
+    idx = compute_cotypicality(model, args.run, n=args.draws, seed=args.seed)
+    c = cotypical_clusters(model, args.run, k=args.k, top=args.top, dims=args.dims, reduce=args.reduce,
+                           ensemble=args.ensemble, seed=args.seed)
+    path = save_figure(translation_figure(args.run, n_clusters=args.figure_clusters), Path(args.run)/"figures"/"translation")
+    print(f"co-typicality of {len(idx)} images; {len(c)} elements in {c.cluster.nunique()} clusters: "
+          f"{args.run}/cotypicality/clusters.csv; figure {path}")
 
 def _cmd_evaluate(args):
     out, run = Path(args.out or args.run), Path(args.run)
@@ -199,6 +222,33 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--out", default=None, help="folder for metrics.json (default: RUN)")
     q.add_argument("--k", type=int, default=20, help="precision@k of mined patches")
     q.set_defaults(func=_cmd_evaluate)
+
+    q = sub.add_parser("translate", help="translate every image to every label (Plug-and-Play), cached per pair")
+    q.add_argument("model", help="MODEL: the finetuned model folder or hub id"); q.add_argument("data", help="DATA: dataset folder")
+    q.add_argument("out", help="OUT: translation run folder; rerunning skips finished (image, label) pairs")
+    data_args(q)
+    q.add_argument("--labels", nargs="+", default=None, help="target labels (default: every label the model was trained on)")
+    q.add_argument("--limit", type=int, default=None, help="at most N source images, balanced over labels")
+    q.add_argument("--steps", type=int, default=PNP_STEPS, help="DDIM sampling steps")
+    q.add_argument("--guidance", type=float, default=PNP_GUIDANCE, help="classifier-free guidance scale")
+    q.add_argument("--feature-fraction", type=float, default=PNP_FEATURE_FRACTION, help="share of steps with residual-feature injection")
+    q.add_argument("--attn-fraction", type=float, default=PNP_ATTN_FRACTION, help="share of steps with self-attention q/k injection")
+    q.add_argument("--inversion-steps", type=int, default=None, help="DDIM inversion steps, a multiple of --steps (default: --steps)")
+    q.add_argument("--negative-prompt", default=None, help="unconditional prompt of guidance (default: the model's null prompt, else '')")
+    q.add_argument("--targets-per-batch", type=int, default=10, help="target labels sampled together (batch 1 + 2x this)")
+    q.add_argument("--device", default=None, help="cpu, cuda ... (default: cuda when available)")
+    q.set_defaults(func=_cmd_translate)
+
+    q = sub.add_parser("cotypical", help="co-typicality of a translation run, clusters of co-typical elements, Fig. 10")
+    q.add_argument("run", help="translation run folder (diffmine translate)"); q.add_argument("model", help="MODEL it was made with")
+    q.add_argument("--draws", type=int, default=N_DRAWS, help="typicality draws per translation")
+    q.add_argument("--k", type=int, default=N_CLUSTERS); q.add_argument("--top", type=int, default=COTYP_TOP)
+    q.add_argument("--dims", type=int, default=COTYP_DIMS, help="per-label reduction before concatenation")
+    q.add_argument("--reduce", default="umap", choices=["umap", "pca"])
+    q.add_argument("--ensemble", type=int, default=DIFT_ENSEMBLE); q.add_argument("--seed", type=int, default=SEED)
+    q.add_argument("--figure-clusters", type=int, default=4, help="top clusters in the figure (4 rows each)")
+    q.add_argument("--device", default=None)
+    q.set_defaults(func=_cmd_cotypical)
     return p
 
 def main(argv=None):

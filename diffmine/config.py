@@ -12,9 +12,10 @@ from tqdm.auto import tqdm
 # %% auto #0
 __all__ = ['NUM_TRAIN_TIMESTEPS', 'T_RANGE', 'T_RANGE_FULL', 'N_DRAWS', 'SEED', 'COND_DROPOUT', 'LR', 'WEIGHT_DECAY', 'GRAD_CLIP',
            'PATCHES_PER_IMAGE', 'TOP_PER_LABEL', 'DIFT_T', 'DIFT_UP_BLOCK', 'DIFT_ENSEMBLE', 'N_CLUSTERS',
-           'GENERIC_TEMPLATE', 'GENERIC_NULL', 'DATASETS', 'LAYOUT_TO_DATASET', 'DatasetSpec', 'format_prompt',
-           'dataset_spec', 'DiffmineError', 'atomic_write', 'write_json', 'save_npz', 'npz_complete', 'quiet',
-           'progress']
+           'GENERIC_TEMPLATE', 'GENERIC_NULL', 'PNP_STEPS', 'PNP_GUIDANCE', 'PNP_FEATURE_FRACTION', 'PNP_ATTN_FRACTION',
+           'PNP_FEATURE_LAYER', 'PNP_ATTN_LAYERS', 'COTYP_TOP', 'COTYP_DIMS', 'DATASETS', 'LAYOUT_TO_DATASET',
+           'DatasetSpec', 'format_prompt', 'dataset_spec', 'DiffmineError', 'atomic_write', 'write_json', 'save_npz',
+           'npz_complete', 'quiet', 'progress']
 
 # %% ../nbs/00_config.ipynb #27a292e8
 NUM_TRAIN_TIMESTEPS = 1000     # T of the DDPM noise schedule (Stable Diffusion 1.5)
@@ -29,6 +30,15 @@ TOP_PER_LABEL = 1000           # then the top 1000 per label
 DIFT_T, DIFT_UP_BLOCK, DIFT_ENSEMBLE = 161, 1, 8  # DIFT: noise to t=161, up_blocks[1] output, 8 draws averaged
 N_CLUSTERS = 32                # k-means clusters of the visual summaries
 GENERIC_TEMPLATE, GENERIC_NULL = "An image of {label}.", ""
+
+# %% ../nbs/00_config.ipynb #0930a9ca
+PNP_STEPS, PNP_GUIDANCE = 50, 7.5   # DDIM sampling steps and classifier-free guidance scale of the translation
+PNP_FEATURE_FRACTION = 0.8     # inject the source's residual features during the first 80% of the steps...
+PNP_ATTN_FRACTION = 0.5        # ... and its decoder self-attention queries and keys during the first 50%
+PNP_FEATURE_LAYER = (1, 1)     # residual features of up_blocks[1].resnets[1]
+PNP_ATTN_LAYERS = 8            # the last 8 decoder self-attention layers (SD 1.5: all but up_blocks[1].attentions[0])
+COTYP_TOP = 10_000             # co-typical elements kept for clustering
+COTYP_DIMS = 32                # per-label reduction (UMAP) of the DIFT descriptors before concatenation
 
 # %% ../nbs/00_config.ipynb #b35a1055
 @dataclass(frozen=True)

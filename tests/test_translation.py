@@ -1,0 +1,138 @@
+"Plug-and-Play translation: DDIM round trip, injection hooks, the resumable translate run and its command."
+import contextlib, io
+from pathlib import Path
+import numpy as np, pandas as pd, pytest, torch
+from PIL import Image
+from diffmine.data import Record
+from diffmine.models import small_model, tiny_sd, load_model, save_model
+from diffmine import translation as tr
+from diffmine.cli import main
+
+
+class GaussianDenoiser(torch.nn.Module):
+    "The exact noise predictor of data distributed as N(mu, sd^2) per pixel: a real (if simple) diffusion model."
+    def __init__(self, unet, sched, mu, sd):
+        super().__init__(); self.u, self.s, self.mu, self.sd = unet, sched, mu.double(), sd
+    @property
+    def dtype(self): return torch.float32
+    @property
+    def config(self): return self.u.config
+    def forward(self, x, t, **kw):
+        a = self.s.alphas_cumprod[t].double().view(-1, 1, 1, 1)
+        out = (1 - a).sqrt() * (x.double() - a.sqrt() * self.mu) / (a * self.sd ** 2 + 1 - a)
+        return type("Out", (), {"sample": out.float()})()
+
+
+def hooks(unet): return sum(len(m._forward_hooks) for m in unet.modules())
+
+
+def test_inversion_then_sampling_reconstructs():
+    torch.manual_seed(0)
+    m = small_model(16, channels=(8, 16), max_length=8)
+    mu = torch.rand(1, 3, 16, 16) * 2 - 1
+    x0 = (mu + 0.3 * torch.randn(1, 3, 16, 16)).clamp(-1, 1)
+    m.unet = GaussianDenoiser(m.unet, m.scheduler, mu, 0.3)
+    errs = {}
+    for inv in (50, 500):
+        rec = tr.ddim_sample(m, tr.ddim_invert(m, x0, "An image of dots.", 50, inv)[-1:], "An image of dots.", 50, guidance=1.0)
+        errs[inv] = float((rec - x0).abs().mean() / x0.abs().mean())
+    assert errs[50] < 0.08 and errs[500] < errs[50], errs
+    # the inverted latent is noise-like: far from the image, unit scale
+    xT = tr.ddim_invert(m, x0, "a", 50)[-1]
+    assert 0.5 < float(xT.std()) < 1.5
+
+
+@pytest.mark.parametrize("kind", ["small", "sd"])
+def test_hooks_removed_after_use_and_after_failure(tmp_path, kind):
+    m = small_model(32, max_length=8) if kind == "small" else load_model(tiny_sd(tmp_path/"sd"), device="cpu")
+    side = 32 if kind == "small" else 64
+    x0 = m.encode_images(torch.rand(1, 3, side, side) * 2 - 1)
+    before = hooks(m.unet)
+    inj = tr.PnPInjection(m.unet)
+    assert inj.feature_module is m.unet.up_blocks[1].resnets[1] and len(inj.attn_modules) == 2
+    with inj:
+        assert hooks(m.unet) == before + 1 + 4
+    assert hooks(m.unet) == before
+    y = tr.pnp_translate(m, x0, "An image of dots.", ["An image of dots.", "An image of stars."], steps=4, guidance=2.0)
+    assert y.shape == (2, *x0.shape[1:]) and torch.isfinite(y).all()
+    assert hooks(m.unet) == before
+    calls, forward = {"n": 0}, m.unet.forward
+    def failing(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 6: raise RuntimeError("out of memory (simulated)")
+        return forward(*a, **k)
+    m.unet.forward = failing
+    with pytest.raises(RuntimeError, match="simulated"):
+        tr.pnp_translate(m, x0, "An image of dots.", ["An image of stars."], steps=4, guidance=2.0)
+    assert hooks(m.unet) == before
+
+
+def test_source_branch_only_while_injecting():
+    "The source latent runs along (batch 1 + 2K) for the first 80% of the steps, then the batch is 2K."
+    m = small_model(32, max_length=8)
+    seen = []
+    h = m.unet.up_blocks[1].resnets[1].register_forward_hook(lambda mod, a, o: seen.append(o.clone()))
+    x0 = torch.rand(1, 3, 32, 32) * 2 - 1
+    try: tr.pnp_translate(m, x0, "An image of dots.", ["An image of stars."], steps=10, guidance=3.0)
+    finally: h.remove()
+    sizes = [len(s) for s in seen]
+    assert sizes[:10] == [1] * 10                                   # the inversion: one latent
+    assert sizes[10:18] == [3] * 8 and sizes[18:] == [2] * 2       # source + (uncond, cond) while injecting, then no source
+
+
+def _images(folder, labels, n=2, size=16):
+    folder.mkdir(parents=True, exist_ok=True); recs = []
+    for lab in labels:
+        (folder/lab).mkdir(exist_ok=True)
+        for i in range(n):
+            p = folder/lab/f"{i}.png"
+            Image.fromarray((np.random.default_rng(hash((lab, i)) % 2**32).random((size, size, 3)) * 255).astype(np.uint8)).save(p)
+            recs.append(Record(p, (lab,), f"{lab}/{i}.png"))
+    return recs
+
+
+def test_translate_is_resumable_per_pair(tmp_path, monkeypatch):
+    recs = _images(tmp_path/"data", ["dots", "stars"])
+    m = small_model(16, channels=(8, 16), max_length=8)
+    real, calls = tr.pnp_translate, {"n": 0}
+    def dies_on_third(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3: raise KeyboardInterrupt
+        return real(*a, **k)
+    monkeypatch.setattr(tr, "pnp_translate", dies_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        tr.translate_dataset(m, recs, tmp_path/"run", steps=3, guidance=2.0, targets_per_batch=1)
+    done = sorted((tmp_path/"run").rglob("*.png"))
+    assert len(done) == 2                                             # two pairs finished before the interruption
+    assert not list((tmp_path/"run").rglob("*.tmp"))
+    stamps = {p: p.stat().st_mtime_ns for p in done}
+    monkeypatch.setattr(tr, "pnp_translate", real)
+    calls["n"] = 0
+    counted = {"n": 0}
+    def counting(*a, **k): counted["n"] += 1; return real(*a, **k)
+    monkeypatch.setattr(tr, "pnp_translate", counting)
+    man = tr.translate_dataset(m, recs, tmp_path/"run", steps=3, guidance=2.0, targets_per_batch=1)
+    assert counted["n"] == 4 * 2 - 2                                  # only the missing pairs
+    assert {p: p.stat().st_mtime_ns for p in done} == stamps
+    assert len(man) == 8 and set(man.columns) == set(tr.MANIFEST_COLUMNS)
+    assert (man.groupby("source_key").target_label.nunique() == 2).all()
+    # deterministic: a fresh run gives the same images
+    again = tr.translate_dataset(m, recs, tmp_path/"run2", steps=3, guidance=2.0)
+    for f in man.file:
+        assert np.array_equal(np.asarray(Image.open(tmp_path/"run"/f)), np.asarray(Image.open(tmp_path/"run2"/f)))
+
+
+def test_translate_command(tmp_path):
+    _images(tmp_path/"data", ["dots", "stars"], n=1)
+    save_model(small_model(16, channels=(8, 16), max_length=8), tmp_path/"model")
+    args = ["translate", str(tmp_path/"model"), str(tmp_path/"data"), str(tmp_path/"out"), "--steps", "3",
+            "--guidance", "2", "--labels", "dots", "stars", "moons"]
+    with contextlib.redirect_stdout(io.StringIO()) as f: main(args)
+    assert "6 translations of 2 images to 3 labels" in f.getvalue()
+    man = pd.read_csv(tmp_path/"out"/"manifest.csv")
+    assert len(man) == 6 and all((tmp_path/"out"/p).exists() for p in man.file)
+    with contextlib.redirect_stdout(io.StringIO()) as f: main(args)        # nothing left to do
+    assert "6 translations" in f.getvalue()
+    with contextlib.redirect_stderr(io.StringIO()) as f, pytest.raises(SystemExit) as e:
+        main(args[:-6] + ["--guidance", "3"])
+    assert e.value.code == 2 and "other settings" in f.getvalue()
