@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, JpegImagePlugin
 
 from diffmine.config import DiffmineError
-from diffmine.data import (BadImage, BadInputs, LAYOUTS, Record, detect_layout, is_image_file, label_names,
+from diffmine.data import (BadImage, BadInputs, EMPTY_LABEL, LAYOUTS, Record, detect_layout, is_image_file, label_names,
                            load_cardb, load_chestxray, load_csv, load_folder, load_ftt, load_g3, load_image,
                            load_places, load_records)
 
@@ -77,9 +77,10 @@ def test_folder_layout(tmp_path):
     assert rels(recs) == ["cats/1.webp", "dogs/a.jpg", "dogs/b.png", "dogs/deeper/c.JPEG"]
     assert [r.label for r in recs] == ["cats", "dogs", "dogs", "dogs"]
     assert recs[0].path == root/"cats"/"1.webp" and recs[0].path.is_absolute()
-    assert sorted(Path(p).name for p, _ in report.rows) == ["notes.txt", "stray.png"]
-    assert "not an image file" in dict((Path(p).name, r) for p, r in report.rows)["notes.txt"]
-    assert label_names(recs) == ["cats", "dogs"]                 # the empty label folder is simply absent
+    assert sorted(Path(p).name for p, _ in report.rows) == ["empty_label", "notes.txt", "stray.png"]
+    why = dict((Path(p).name, r) for p, r in report.rows)
+    assert "not an image file" in why["notes.txt"] and why["empty_label"] == EMPTY_LABEL
+    assert label_names(recs) == ["cats", "dogs"]                 # the empty label folder is absent, and reported
     assert detect_layout(root) == "folder"
     assert load_records(root) == recs
     with pytest.raises(DiffmineError, match="has no 'test' split"): load_folder(root, split="test")
@@ -193,12 +194,14 @@ def test_cardb_decades(tmp_path):
 def test_ftt_decades(tmp_path):
     root = make(tmp_path, "train/1880/a.jpg", "train/1880/b.jpg", "train/2010/c.png", "train/1950/notes.txt",
                 "test/1880/t.jpg")
-    (root/"train"/"1990").mkdir()                           # empty decade: absent
+    (root/"train"/"1990").mkdir()                           # empty decade: absent, and reported
     report = BadInputs()
     recs = load_ftt(root, report=report)
     assert [(r.rel, r.label) for r in recs] == [("train/1880/a.jpg", "1880"), ("train/1880/b.jpg", "1880"),
                                                 ("train/2010/c.png", "2010")]
-    assert recs[0].meta == {"split": "train"} and len(report) == 1
+    assert recs[0].meta == {"split": "train"}
+    assert sorted((Path(p).name, r == EMPTY_LABEL) for p, r in report.rows) == \
+        [("1950", True), ("1990", True), ("notes.txt", False)]  # 1950 holds only a text file
     assert detect_layout(root) == "ftt"
     assert rels(load_ftt(root, split="test")) == ["test/1880/t.jpg"]
     make(root, "train/misc/x.jpg")                          # not a decade: not ftt any more, and not read as a label
@@ -299,7 +302,7 @@ def test_zero_usable_images_stops_the_run(tmp_path):
     report = BadInputs()
     with pytest.raises(DiffmineError) as e: load_records(root, layout="folder", report=report)
     assert "no usable image" in str(e.value) and "2 skipped: not an image file" in str(e.value)
-    assert len(report) == 2
+    assert len(report) == 3 and report.rows[-1] == (str(root/"cats"), EMPTY_LABEL)   # the two files, and the label
 
 
 def test_layout_precedence(tmp_path):

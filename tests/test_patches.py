@@ -227,9 +227,10 @@ def test_crop():
 
 
 _PEAK = r"""
-import resource, sys, numpy as np
+import sys, numpy as np
 from diffmine.patches import synthetic_run, mine_patches
-def peak(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024     # MiB (Linux reports KiB)
+def peak():    # MiB: this process's high-water mark (ru_maxrss would start at the parent's size, see fork + exec)
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
 m = np.random.default_rng(0).normal(size=(64, 64)).astype(np.float32)
 small = synthetic_run(sys.argv[1] + "/small", [("a/s.png", "a", m, (512, 512))])
 mine_patches(small, patch=64, rankings=("T",))                 # warm up: imports, first allocations

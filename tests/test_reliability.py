@@ -10,7 +10,7 @@ import numpy as np, pandas as pd, pytest
 from PIL import Image, ImageDraw
 
 from diffmine.cli import main as cli_main
-from diffmine.data import load_records
+from diffmine.data import load_records, EMPTY_LABEL
 from diffmine.models import load_model
 from diffmine.typicality import compute_typicality
 
@@ -124,7 +124,8 @@ def test_dirty_corpus_end_to_end(corpus, model, reference):
     bad_rels = {kinds[n] for n in UNREADABLE}
     # finetune saw every file once: the unreadable ones are listed with their reason, nothing else
     fbad = pd.read_csv(model/"bad_inputs.csv")
-    assert {Path(p).relative_to(root).as_posix() for p in fbad.path} == bad_rels
+    assert {Path(p).relative_to(root).as_posix() for p in fbad.path} == bad_rels | {"empty label"}
+    assert fbad.reason[fbad.path == str(root/"empty label")].tolist() == [EMPTY_LABEL]   # the empty label folder
     assert (model/"unet").is_dir() and sorted(json.loads((model/"diffmine.json").read_text())["labels"]) == sorted(LABELS)
     # typicality: every readable image has a map and an index row; the unreadable ones are in bad_inputs.csv
     idx = pd.read_csv(reference/"index.csv", keep_default_na=False)
@@ -134,7 +135,7 @@ def test_dirty_corpus_end_to_end(corpus, model, reference):
     assert np.isfinite(idx.typicality).all()
     tbad = pd.read_csv(reference/"bad_inputs.csv")
     reasons = {Path(p).relative_to(root).as_posix(): r for p, r in zip(tbad.path, tbad.reason)}
-    assert set(reasons) == bad_rels                                     # convertible kinds are not listed
+    assert set(reasons) == bad_rels | {"empty label"}                   # convertible kinds are not listed
     for name, why in UNREADABLE.items(): assert why in reasons[kinds[name]], (name, reasons[kinds[name]])
     sizes = idx.set_index("rel")[["height", "width"]]
     assert sizes.loc[kinds["exif rotated.jpg"]].tolist() == [32, 20]     # stored 32 x 20 landscape, shown portrait
@@ -192,6 +193,7 @@ def test_killed_typicality_and_cluster_rerun_bit_identical(corpus, model, refere
     victim = sorted(maps.glob("*.npz"))[0]
     victim.write_bytes(victim.read_bytes()[:300])                                 # truncated (disk full)
     run("typicality", model, root, out, *TYP)
+    assert not list(maps.glob(".*")) and not list(out.glob(".*"))                # the rerun swept the leftovers
     _assert_same_maps(reference, out)
     assert (reference/"index.csv").read_bytes() == (out/"index.csv").read_bytes()
     assert (reference/"bad_inputs.csv").read_bytes() == (out/"bad_inputs.csv").read_bytes()
@@ -203,6 +205,7 @@ def test_killed_typicality_and_cluster_rerun_bit_identical(corpus, model, refere
     (feats/".leftover.npz.a8d0q.tmp").write_bytes(b"PK\x03\x04 half")
     victim = sorted(feats.glob("*.npz"))[0]; victim.write_bytes(victim.read_bytes()[:200])
     run("cluster", out, model, *CLUSTER)
+    assert not list(feats.glob(".*"))
     names = sorted(f.name for f in (reference/"features").glob("*.npz"))
     assert names == sorted(f.name for f in feats.glob("*.npz"))
     for name in names:
@@ -269,3 +272,137 @@ def test_float16_cache_halves_maps_same_patches(corpus, model, reference, tmp_pa
     pd.testing.assert_frame_equal(t32[~plateau][cols], t16[~plateau][cols])
     np.testing.assert_allclose(t16.typicality[plateau], t32.typicality[plateau], rtol=1e-3)
     np.testing.assert_allclose(p16.typicality, p32.typicality, rtol=1e-2, atol=1e-3 * p32.typicality.abs().max())
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# 5. Killed while mining; a very large image through every stage, in bounded memory
+
+def test_killed_mining_rerun_bit_identical(tmp_path):
+    "Mining writes patches.csv once, atomically: a run killed half-way leaves nothing a rerun could take for output."
+    from diffmine.patches import synthetic_run
+    rng = np.random.default_rng(0)
+    items = [(f"{'ab'[i % 2]}/{i:03d}.png", "ab"[i % 2], rng.normal(size=(32, 32)).astype(np.float32), (600, 600))
+             for i in range(160)]
+    ref, out = synthetic_run(tmp_path/"ref", items), synthetic_run(tmp_path/"killed", items)
+    run("mine", ref, "--patch", 40)
+    err = tmp_path/"stderr.txt"
+    with open(err, "w") as fh:                          # progress bars on: the kill waits until mining is under way
+        proc = subprocess.Popen([str(BIN), "mine", str(out), "--patch", "40"], stdout=subprocess.DEVNULL, stderr=fh,
+                                env={**ENV, "DIFFMINE_QUIET": "0"})
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None and "%|" not in err.read_text().replace("  0%|", ""):
+            time.sleep(0.01)
+        finished = proc.poll() is not None
+        proc.send_signal(signal.SIGKILL); proc.wait()
+    assert not finished, "mining ended before it could be killed"
+    assert not (out/"patches.csv").exists()
+    (out/".patches.csv.x81k2.tmp").write_text("key,rel\nhalf")                  # as if killed while writing it
+    run("mine", out, "--patch", 40)
+    # byte for byte, once the run folder's own name (in the `path` column of synthetic runs) is taken out
+    a, b = ((d/"patches.csv").read_text().replace(str(d), "RUN") for d in (ref, out))
+    assert a == b and len(a.splitlines()) == 1 + 3 * 2 * 80 * 5
+    assert (ref/"patches_skipped.csv").read_bytes() == (out/"patches_skipped.csv").read_bytes()
+    assert not list(out.glob(".*.tmp"))
+
+
+def _peak_mib(*args) -> float:
+    "Run `diffmine ARGS` and return its peak resident memory in MiB: the high-water mark the kernel keeps for it."
+    # (not ru_maxrss: after fork + exec a child's ru_maxrss starts at its parent's size, here the whole test process)
+    proc = subprocess.Popen([str(BIN), *map(str, args)], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    status, hwm = Path(f"/proc/{proc.pid}/status"), 0
+    while proc.poll() is None:
+        try: hwm = max(hwm, next(int(l.split()[1]) for l in status.read_text().splitlines() if l.startswith("VmHWM")))
+        except (OSError, StopIteration): pass                  # exiting: the last reading stands
+        time.sleep(0.02)
+    assert proc.returncode == 0, proc.stderr.read().decode()[-3000:]
+    return hwm / 1024
+
+
+def test_8000px_image_every_stage_bounded_memory(corpus, model, tmp_path):
+    "An 8000 x 8000 JPEG with small images through typicality, mine, cluster, figures and gallery."
+    root = tmp_path/"big data"
+    rng = np.random.default_rng(5)
+    for label in LABELS:
+        (root/label).mkdir(parents=True)
+        for i in range(3): _good_image(rng, label, 24).save(root/label/f"{i}.png")
+    big = Image.new("RGB", (8000, 8000), (40, 40, 40))
+    ImageDraw.Draw(big).ellipse([2000, 2500, 5000, 5500], fill=(230, 60, 60))
+    big.save(root/LABELS[0]/"huge.jpg", quality=70); del big
+    out = tmp_path/"big run"
+    peaks = {"typicality": _peak_mib("typicality", model, root, out, *TYP)}
+    idx = pd.read_csv(out/"index.csv", keep_default_na=False).set_index("rel")
+    assert idx.loc[f"{LABELS[0]}/huge.jpg", ["height", "width"]].tolist() == [8000, 8000]
+    peaks["mine"] = _peak_mib("mine", out)
+    p = pd.read_csv(out/"patches.csv", keep_default_na=False)
+    hp = p[p.rel == f"{LABELS[0]}/huge.jpg"]
+    assert len(hp) == 15 and ((hp.x1 - hp.x0) == 64).all() and (hp[["x1", "y1"]] <= 8000).all().all()
+    peaks["cluster"] = _peak_mib("cluster", out, model, *CLUSTER)
+    peaks["figures"] = _peak_mib("figures", out, tmp_path/"fig", "--per-label", 4)
+    peaks["gallery"] = _peak_mib("gallery", out)
+    assert (tmp_path/"fig"/"patches.png").exists() and (out/"gallery"/"index.html").exists()
+    print("peak MiB:", {k: round(v) for k, v in peaks.items()})
+    # a decoded 8000 x 8000 RGB image is 183 MiB: only figures and the gallery (which cut 64 px patches out of it at
+    # full resolution) ever hold one, and never more than a few copies at once
+    for verb, mib in peaks.items(): assert mib < 1500, (verb, mib)
+    assert peaks["typicality"] < 1000 and peaks["mine"] < 1000 and peaks["cluster"] < 1000, peaks
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# 6. Metadata problems, through the command line
+
+def test_metadata_problems_are_recorded_skips(corpus, model, tmp_path):
+    "A CSV dataset listing a missing file, a path twice, a label the model never saw, and paths with spaces/umlauts."
+    root, _ = corpus
+    data = tmp_path/"csv dätä"
+    rng = np.random.default_rng(2)
+    rows = []
+    for i, label in enumerate([*LABELS, *LABELS]):
+        rel = f"pics/{label} {i}.png"
+        (data/"pics").mkdir(parents=True, exist_ok=True); _good_image(rng, label, 20).save(data/rel)
+        rows.append((rel, label))
+    _good_image(rng, "dots", 20).save(data/"pics"/"zebra.png")
+    rows += [("pics/gone.png", "dots"), (rows[0][0], "dots"), ("pics/zebra.png", "zebra")]
+    pd.DataFrame(rows, columns=["path", "label"]).to_csv(data/"labels.csv", index=False)
+    out = tmp_path/"out"
+    p = run("typicality", model, data, out, "--draws", 2)
+    assert "3 unreadable inputs listed" in p.stdout
+    bad = pd.read_csv(out/"bad_inputs.csv")
+    why = {Path(path).name: reason for path, reason in zip(bad.path, bad.reason)}
+    assert why == {"gone.png": "listed in labels.csv but missing on disk",
+                   f"{LABELS[0]} 0.png": "duplicate image id (listed again in labels.csv; the first row is kept)",
+                   "zebra.png": why["zebra.png"]} and "'zebra' is not one the model was trained on" in why["zebra.png"]
+    assert sorted(pd.read_csv(out/"index.csv", keep_default_na=False).rel) == sorted(r for r, _ in rows[:4])
+    # a table without its label column stops the run, naming the file, the problem and the fix
+    pd.DataFrame(rows, columns=["path", "category"]).to_csv(data/"labels.csv", index=False)
+    p = run("typicality", model, data, tmp_path/"out2", "--draws", 2, "--layout", "csv", check=False)
+    assert p.returncode == 2 and str(data/"labels.csv") in p.stderr and "no column 'label'" in p.stderr
+    assert "add a 'label' column" in p.stderr
+    # data whose labels the model never saw at all: a clear error, not a run of skips
+    (tmp_path/"zoo"/"zebra").mkdir(parents=True); _good_image(rng, "dots", 20).save(tmp_path/"zoo"/"zebra"/"z.png")
+    p = run("typicality", model, tmp_path/"zoo", tmp_path/"out3", check=False)
+    assert p.returncode == 2 and str(model) in p.stderr and "none of the data's labels is one the model was trained on" in p.stderr
+
+
+def test_g3_repeated_ids_and_missing_views(tmp_path):
+    from diffmine.models import small_model, save_model
+    m = small_model(16, channels=(8, 16), max_length=8)
+    m.spec.update(template="A Google streetview image of {country}.", null_prompt="A Google streetview image.",
+                  resolution=16, dataset="geo", labels=["France", "Japan"])
+    model = save_model(m, tmp_path/"geo model")
+    data = tmp_path/"g3 data"
+    rng = np.random.default_rng(3)
+    for id_ in ["a1", "b2", "c3"]:
+        (data/"images"/id_).mkdir(parents=True)
+        for h in (45, 135): _good_image(rng, "dots", 20).save(data/"images"/id_/f"{h}.jpg")
+    (data/"metadata.csv").write_text("id,country,city\na1,France,Paris\nb2,Japan,Kyoto\na1,Japan,Osaka\n"
+                                     "zz,France,Lyon\nc3,Brazil,Recife\n")
+    out = tmp_path/"out"
+    run("typicality", model, data, out, "--draws", 2)
+    bad = pd.read_csv(out/"bad_inputs.csv")
+    rows = [(Path(p).relative_to(data).as_posix(), r) for p, r in zip(bad.path, bad.reason)]
+    assert ("images/a1", "duplicate id in metadata.csv (the first row is kept)") in rows
+    assert ("images/zz", "listed in metadata.csv but no image in images/<id>/") in rows
+    assert sum("'Brazil' is not one the model was trained on" in r for _, r in rows) == 2     # both views of c3
+    idx = pd.read_csv(out/"index.csv", keep_default_na=False)
+    assert sorted(zip(idx.rel, idx.label)) == [("images/a1/135.jpg", "France"), ("images/a1/45.jpg", "France"),
+                                               ("images/b2/135.jpg", "Japan"), ("images/b2/45.jpg", "Japan")]
