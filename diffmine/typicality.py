@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_typicality.ipynb #3ae5dd8b
 from __future__ import annotations
-import re, json, hashlib, math
+import re, json, hashlib, math, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from PIL import Image, ImageOps
@@ -16,7 +16,7 @@ from .models import DiffusionModel, image_tensor, repeat_conditioning, cat_condi
 
 # %% auto #0
 __all__ = ['draws', 'typicality_map', 'OracleUNet', 'image_key', 'original_size', 'balanced', 'compute_typicality', 'write_index',
-           'load_index', 'load_typicality']
+           'load_index', 'load_typicality', 'label_typicality', 'classify_records']
 
 # %% ../nbs/05_typicality.ipynb #ceab078c
 def draws(shape:tuple,            # shape of one clean latent (C, h, w)
@@ -197,3 +197,77 @@ def load_typicality(run, key_or_rel:str,
     size = orig if size == "original" else tuple(size)
     t = F.interpolate(torch.from_numpy(m)[None, None], size=size, mode="bilinear", align_corners=False)
     return t[0, 0].numpy()
+
+# %% ../nbs/05_typicality.ipynb #6e60c34b
+@torch.no_grad()
+def label_typicality(model:DiffusionModel, x0:torch.Tensor, # clean latent (1, C, h, w)
+                     prompts:list,              # one conditional prompt per label
+                     null_prompt:str,
+                     n:int=N_DRAWS, t_range:tuple=T_RANGE, seed:int=SEED,
+                     batch_size:int=50,         # draws per UNet call (a call evaluates (labels + 1) x batch_size inputs)
+                     prune:tuple|None=None,     # (n1, keep): after n1 draws keep only the `keep` best labels
+                    ) -> tuple:
+    "Image-level T(x | c) of every prompt (L,) and the number of draws each got (L,), all on shared draws."
+    sched = model.scheduler
+    t_all, eps_all = draws(tuple(x0.shape[1:]), n, t_range, sched.config.num_train_timesteps, seed)
+    abar = sched.alphas_cumprod.to(torch.float32)
+    null, conds = model.conditioning(null_prompt), [model.conditioning(p) for p in prompts]
+    x0, L = x0.float(), len(prompts)
+    total, used = torch.zeros(L, dtype=torch.float64), torch.zeros(L, dtype=torch.long)
+    alive = list(range(L))
+    vpred = sched.config.prediction_type == "v_prediction"
+    i = 0
+    while i < n:
+        stop = min(n, i + batch_size)
+        if prune and i < prune[0]: stop = min(stop, prune[0])             # a stage boundary ends a batch
+        t, eps = t_all[i:stop], eps_all[i:stop].to(x0.device)
+        b, k = len(t), len(alive) + 1
+        a = abar[t].to(x0.device).view(b, 1, 1, 1)
+        xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
+        target = a.sqrt() * eps - (1 - a).sqrt() * x0 if vpred else eps
+        kw = cat_conditioning(*[repeat_conditioning(c, b) for c in [null] + [conds[j] for j in alive]])
+        pred = model.unet(xt.repeat(k, 1, 1, 1).to(model.unet.dtype), t.repeat(k).to(x0.device), **kw).sample
+        err = (pred.float() - target.repeat(k, 1, 1, 1)).pow(2).mean((1, 2, 3)).view(k, b).double().cpu()
+        total[alive] += (err[0] - err[1:]).sum(1); used[alive] += b
+        i = stop
+        if prune and i == prune[0] and len(alive) > prune[1]:
+            alive = sorted(sorted(alive, key=lambda j: -float(total[j] / used[j]))[:prune[1]])
+    return (total / used.clamp(min=1)).float(), used
+
+# %% ../nbs/05_typicality.ipynb #cfbbaff5
+def classify_records(model:DiffusionModel, records:list,
+                     labels:list,                 # the candidate labels (e.g. `diffmine.data.label_names(records)`)
+                     out=None,                    # CSV to write (and resume from); None keeps it in memory
+                     n:int=N_DRAWS, t_range:tuple|None=None, seed:int=SEED, batch_size:int=50,
+                     prune:tuple|None=None,       # adaptive pruning (n1, keep), see `label_typicality`
+                     template:str|None=None, null_prompt:str|None=None, layout:str|None=None,
+                     report:BadInputs|None=None,
+                    ) -> pd.DataFrame:
+    "Typicality-as-classifier over `records`: per image the argmax over `labels` of T(x | c), and every T(x | c)."
+    report = report if report is not None else BadInputs()
+    template, null_prompt = _resolve_prompts(model, template, null_prompt, layout)
+    t_range = tuple(t_range or dataset_spec(model.spec.get("dataset") or layout or "generic").t_range)
+    prompts = [format_prompt(template, l) for l in labels]
+    cols = ["rel", "label", "pred", "draws", "seconds"] + [f"T:{l}" for l in labels]
+    out = Path(out) if out else None
+    done = pd.read_csv(out, keep_default_na=False, dtype={"rel": str, "label": str, "pred": str}) \
+        if out and out.exists() else pd.DataFrame(columns=cols)
+    if list(done.columns) != cols:
+        raise DiffmineError(out, "holds scores for other labels", "use another output file, or delete this one")
+    rows, seen = done.to_dict("records"), set(done.rel)
+    def flush():
+        if out: atomic_write(out, lambda p: pd.DataFrame(rows, columns=cols).to_csv(p, index=False))
+    todo = [r for r in records if r.rel not in seen]
+    for j, r in enumerate(progress(todo, desc="classify", unit="img")):
+        t0 = time.time()
+        try: img = load_image(r.path, max_side=4 * model.resolution)
+        except BadImage as e: report.add(r.path, e.reason); continue
+        x0 = model.encode_images(image_tensor(img, model.resolution, model.size_multiple, square=True)[None])
+        T, used = label_typicality(model, x0, prompts, null_prompt, n, t_range, seed, batch_size, prune)
+        full = used == used.max()
+        pred = labels[int(torch.where(full, T, torch.tensor(-math.inf)).argmax())]
+        rows.append(dict(rel=r.rel, label=", ".join(r.labels), pred=pred, draws=int(used.max()),
+                         seconds=round(time.time() - t0, 4), **{f"T:{l}": float(v) for l, v in zip(labels, T)}))
+        if (j + 1) % 50 == 0: flush()
+    flush()
+    return pd.DataFrame(rows, columns=cols)
