@@ -19,6 +19,7 @@ from .evaluation import typicality_vs_groundtruth, patch_precision, label_area
 from .figures import typicality_figure, patches_figure, clusters_figure, save_figure
 from .gallery import write_gallery, slug
 from .reproduce import reproduce, REGISTRY
+from .benchmark import benchmark_quality, BENCHMARK_SETTINGS
 
 # %% auto #0
 __all__ = ['parser', 'main']
@@ -109,6 +110,20 @@ def _cmd_evaluate(args):
     per_image.to_csv(out/"per_image.csv", index=False)
     print(f"wrote {out/'metrics.json'}")
 
+
+def _cmd_benchmark_quality(args):
+    over = {}
+    for kv in args.set or []:
+        k, _, v = kv.partition("=")
+        if k not in BENCHMARK_SETTINGS or isinstance(BENCHMARK_SETTINGS[k], tuple) or not v:
+            raise DiffmineError(f"--set {kv}", "not a scalar setting of the benchmark",
+                                f"use KEY=VALUE with KEY one of {', '.join(k for k, d in BENCHMARK_SETTINGS.items() if not isinstance(d, tuple))}")
+        over[k] = type(BENCHMARK_SETTINGS[k])(v)
+    notes = Path(args.notes).read_text() if args.notes else ""
+    res = benchmark_quality(args.work, args.out, datasets=tuple(args.datasets.split(",")), fashion=not args.no_fashion,
+                            notes=notes, **over)
+    print(f"wrote {Path(args.out)/'quality.json'} and quality.md ({res['seconds']['total']:.0f} s)")
+
 # %% ../nbs/99_cli.ipynb #32116044
 def parser() -> argparse.ArgumentParser:
     "The `diffmine` argument parser."
@@ -194,6 +209,15 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--out", default=None, help="folder for metrics.json (default: RUN)")
     q.add_argument("--k", type=int, default=20, help="precision@k of mined patches")
     q.set_defaults(func=_cmd_evaluate)
+
+    q = sub.add_parser("benchmark-quality", help="every ground-truth metric, base vs finetuned, on the five stand-ins and Fashion-MNIST")
+    q.add_argument("--work", default="runs/benchmark", help="models and caches (rerunning resumes)")
+    q.add_argument("--out", default="figures/benchmark", help="where quality.json, quality.md and figures go")
+    q.add_argument("--datasets", default="cars,faces,geo,places,xray", help="comma-separated stand-ins")
+    q.add_argument("--no-fashion", action="store_true", help="skip the Fashion-MNIST part")
+    q.add_argument("--notes", default=None, help="a text file appended to quality.md (analysis of missed targets)")
+    q.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting of BENCHMARK_SETTINGS, e.g. --set steps=400")
+    q.set_defaults(func=_cmd_benchmark_quality)
     return p
 
 def main(argv=None):
