@@ -97,7 +97,7 @@ def evaluate_model(model_dir, name:str, root, records:list, run, st:dict) -> dic
                               t_range=s.t_range, seed=SEED, layout=STANDIN_LAYOUTS[name])
     times["classify"] = time.time() - t0
     _, loc = localisation(run, root)
-    area = label_area(root)
+    area = {l: v for l, v in label_area(root).items() if v > 0}    # labels with planted elements
     pq = patch_quality(patches, root, k=st["k"])
     return dict(localisation=loc, patches=pq, patch_size=k, element_area=float(np.mean(list(area.values()))),
                 element_area_per_label=area, clusters=cluster_quality(clusters, root),

@@ -174,7 +174,8 @@ def patch_quality(patches:pd.DataFrame, # a patches table (`mine_patches`), any 
     gt = _as_gt(data)
     top = patches.sort_values(["ranking", "label", "rank"]).groupby(["ranking", "label"], sort=True).head(k)
     top = top.join(patch_kinds(top, gt))
-    top = top[top.kind >= 0]
+    has = {l: bool(gt.kind_ids(l)) for l in top.label.unique()}
+    top = top[(top.kind >= 0) & top.label.map(has)]          # labels without planted elements ("No Finding") have no target
     res = {}
     for rk, g in top.groupby("ranking", sort=False):
         per = {l: dict(n=int(len(h)), precision=float(h.precision.mean()), hit=float(h.hit.mean()),
