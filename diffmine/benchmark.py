@@ -31,15 +31,15 @@ BENCHMARK_SETTINGS = dict(
     base_steps=300, base_batch_size=32, base_lr=2e-3,   # the base model, on the union of the stand-ins
     steps=200, batch_size=16, lr=1e-3,                  # each finetune, from the base
     draws=100,           # typicality draws per image (the paper's N)
-    images=40,           # images per stand-in for typicality, patches, clusters (balanced over labels)
-    k=20,                # precision@k of mined patches per label (40 images give 4-5 images, 20-25 patches, per label)
+    images=24,           # images per stand-in for typicality, patches, clusters (balanced over labels)
+    k=10,                # precision@k of mined patches per label (24 images give 2-3 images, 10-15 patches, per label)
     clusters=8,          # k-means clusters per label
     classify_draws=10,   # draws per label for typicality-as-classifier
-    classify_images=40,  # images per stand-in for the classifier (balanced over labels)
-    fashion_train_per_class=500, fashion_steps=300, fashion_batch_size=32, fashion_lr=1e-3,
-    fashion_test_per_class=30,   # Fashion-MNIST test images per class for the classifier (1,000 per class = all)
+    classify_images=24,  # images per stand-in for the classifier (balanced over labels)
+    fashion_train_per_class=500, fashion_steps=150, fashion_batch_size=32, fashion_lr=1e-3,
+    fashion_test_per_class=20,   # Fashion-MNIST test images per class for the classifier (1,000 per class = all)
     fashion_draws=12, fashion_prune=(4, 3),  # 4 draws for all 10 classes, then 8 more for the best 3
-    fashion_map_per_class=4,     # test images per class for typicality maps and the figure of typical parts
+    fashion_map_per_class=2,     # test images per class for typicality maps and the figure of typical parts
 )
 
 TARGETS = dict(pointing=0.9, precision_T=0.9, shared_rate_T=0.05, auc_ratio=3.0, fashion_accuracy=0.85)
