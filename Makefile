@@ -4,6 +4,7 @@
 #   make test   notebooks (nbdev_test) + pytest + "library in sync with nbs/, notebooks clean, README current"
 #   make lab    JupyterLab on nbs/
 #   make figures PROFILE=paper   the experiment notebooks on the real datasets (see data/README.md)
+#   make benchmark-quality   every ground-truth metric, base vs finetuned, on the stand-ins + Fashion-MNIST (about an hour on 2 CPU cores)
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -16,7 +17,7 @@ DEMO_DATA ?= data/demo-planted
 DEMO_RUN ?= runs/demo
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo cli-demo test lab sync check-sync figures clean-demo
+.PHONY: install demo cli-demo test lab sync check-sync figures clean-demo fashion-mnist benchmark-quality
 PROFILE ?= demo
 
 install: $(STAMP)
@@ -65,6 +66,18 @@ sync: install
 # The paper's experiment notebooks through papermill (profile demo: stand-ins on the CPU; paper: real data, GPU).
 figures: install
 	$(BIN)/diffmine reproduce --profile $(PROFILE)
+
+# Fashion-MNIST, real images, from the Debian package (installed with apt-get when run as root).
+FASHION_DIR := /usr/share/datasets/fashion-mnist
+fashion-mnist:
+	@test -f $(FASHION_DIR)/t10k-images-idx3-ubyte.gz || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "== installing dataset-fashion-mnist (apt-get)"; apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
+	  else echo "== Fashion-MNIST is not installed: run 'sudo apt-get install dataset-fashion-mnist' (Debian/Ubuntu); without it the benchmark skips its Fashion-MNIST part"; fi; }
+
+# The quality benchmark (not a timed test): figures/benchmark/quality.json and quality.md. Resumes from $(BENCH_WORK).
+BENCH_WORK ?= runs/benchmark
+benchmark-quality: install fashion-mnist
+	$(BIN)/diffmine benchmark-quality --work $(BENCH_WORK) --out figures/benchmark $(if $(wildcard figures/benchmark/notes.md),--notes figures/benchmark/notes.md)
 
 lab: install
 	$(BIN)/jupyter lab nbs

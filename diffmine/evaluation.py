@@ -7,13 +7,15 @@ from __future__ import annotations
 import math
 from pathlib import Path
 import numpy as np, pandas as pd
-from sklearn.metrics import average_precision_score
-from .config import DiffmineError, progress
-from .synth import load_groundtruth
+from scipy import ndimage
+from sklearn.metrics import average_precision_score, normalized_mutual_info_score
+from .config import DiffmineError, progress, AUCPR_THRESHOLDS, BLUR_PER_PX
+from .synth import load_groundtruth, GroundTruth
 from .typicality import load_index, load_typicality
 
 # %% auto #0
-__all__ = ['mask_scores', 'typicality_vs_groundtruth', 'patch_precision', 'label_area']
+__all__ = ['mask_scores', 'typicality_vs_groundtruth', 'patch_precision', 'label_area', 'auc_pr', 'blur_sigma', 'pointing_game',
+           'dilate', 'localisation', 'patch_kinds', 'patch_quality', 'cluster_quality', 'classifier_accuracy']
 
 # %% ../nbs/10_evaluation.ipynb #f057fd1b
 def mask_scores(m:np.ndarray, # signed typicality map (H, W)
@@ -79,3 +81,130 @@ def label_area(data) -> dict:
     for rel in gt.rels:
         lab = gt.label_of(rel); fr.setdefault(lab, []).append(gt.label_mask(rel, lab).mean())
     return {l: float(np.mean(v)) for l, v in fr.items()}
+
+# %% ../nbs/10_evaluation.ipynb #11172ce4
+def auc_pr(m:np.ndarray,      # signed typicality map (H, W), un-blurred
+           mask:np.ndarray,   # bool ground-truth mask (H, W)
+           thresholds=AUCPR_THRESHOLDS, # the paper's: 2*10^-linspace(2, 7, 1000)
+          ) -> float:
+    "Area under the precision-recall curve of `m > threshold` against `mask` (the paper's X-ray protocol); NaN if the mask is empty."
+    mask = np.asarray(mask, bool).ravel(); v = np.asarray(m, np.float64).ravel()
+    if not mask.any(): return math.nan
+    thr = np.sort(np.asarray(thresholds, np.float64))[::-1]            # high to low: recall grows
+    pos, every = np.sort(v[mask]), np.sort(v)
+    tp = len(pos) - np.searchsorted(pos, thr, side="right")             # pixels strictly above each threshold
+    pp = len(every) - np.searchsorted(every, thr, side="right")
+    ok = pp > 0
+    if not ok.any(): return 0.0
+    prec, rec = tp[ok] / pp[ok], tp[ok] / len(pos)
+    rec, prec = np.concatenate([[0.0], rec]), np.concatenate([[prec[0]], prec])
+    return float(np.sum(np.diff(rec) * (prec[1:] + prec[:-1]) / 2))
+
+# %% ../nbs/10_evaluation.ipynb #67adfc94
+def blur_sigma(shape:tuple) -> float:
+    "The Gaussian sigma, in pixels, of the visualisation blur for a map of this (H, W) shape."
+    return BLUR_PER_PX * min(shape[:2])
+
+def pointing_game(m:np.ndarray,        # signed typicality map (H, W)
+                  mask:np.ndarray,     # bool ground-truth mask
+                  sigma:float|None=None, # blur in pixels; default `blur_sigma(m.shape)`
+                 ) -> bool:
+    "True when the highest pixel of the blurred map lies on the mask."
+    b = ndimage.gaussian_filter(np.asarray(m, np.float64), blur_sigma(m.shape) if sigma is None else sigma, mode="reflect")
+    return bool(np.asarray(mask, bool).flat[int(np.argmax(b))])
+
+def dilate(mask:np.ndarray, px:int) -> np.ndarray:
+    "The mask grown by `px` pixels (a square structuring element, 8-connected)."
+    mask = np.asarray(mask, bool)
+    return ndimage.binary_dilation(mask, np.ones((2 * px + 1, 2 * px + 1), bool)) if px > 0 else mask
+
+# %% ../nbs/10_evaluation.ipynb #7b1bd574
+_LOC_COLS = ["auc_pr", "auc_pr_dilated", "ap", "pointing", "inside", "outside", "hit"]
+
+def localisation(run,   # a typicality run folder
+                 data,  # the planted dataset it was computed on
+                 dilate_px:int|None=None, # mask dilation for `auc_pr_dilated`; default 1 px per 32 px of the shorter side
+                 sigma:float|None=None,   # blur of the pointing game; default `blur_sigma`
+                ) -> tuple:
+    "Per (image, label) localisation scores (DataFrame) and a summary dict: overall and per-label means."
+    gt, idx = load_groundtruth(data), load_index(run)
+    rows = []
+    for r in progress(idx.itertuples(), total=len(idx), desc="localisation", unit="img"):
+        if r.rel not in gt.rels: continue
+        m = load_typicality(run, r.key)
+        for lab in r.label.split(", "):
+            mk = gt.label_mask(r.rel, lab)
+            if not mk.any(): continue
+            px = max(1, round(min(mk.shape) / 32)) if dilate_px is None else dilate_px
+            s = mask_scores(m, mk)
+            rows.append(dict(rel=r.rel, label=lab, auc_pr=auc_pr(m, mk), auc_pr_dilated=auc_pr(m, dilate(mk, px)),
+                             ap=s["ap"], pointing=pointing_game(m, mk, sigma), inside=s["inside"],
+                             outside=s["outside"], hit=s["hit"], area=float(mk.mean())))
+    df = pd.DataFrame(rows, columns=["rel", "label"] + _LOC_COLS + ["area"])
+    if df.empty: raise DiffmineError(data, "none of the run's images has planted elements here", "pass the planted DATA the run used")
+    mean = lambda g: {c: float(g[c].astype(float).mean()) for c in _LOC_COLS + ["area"]}
+    summary = dict(rows=len(df), images=int(df.rel.nunique()), **mean(df),
+                   per_label={l: dict(rows=int(len(g)), **mean(g)) for l, g in df.groupby("label")})
+    return df, summary
+
+# %% ../nbs/10_evaluation.ipynb #aa2d123a
+def _as_gt(data): return data if isinstance(data, GroundTruth) else load_groundtruth(data)
+
+def patch_kinds(patches:pd.DataFrame, # mined patches (rel, label, x0, y0, x1, y1)
+                gt,                   # the `GroundTruth` of the planted dataset
+                min_cover:float=0.25, # a kind must cover this share of the patch to be its dominant kind
+               ) -> pd.DataFrame:
+    "Per patch: dominant element kind (0 = background), whether it is shared, label-pixel fraction, centre hit."
+    out = []
+    for r in patches.itertuples():
+        if r.rel not in gt.rels: out.append((-1, False, math.nan, math.nan)); continue
+        sl = (slice(int(r.y0), int(r.y1)), slice(int(r.x0), int(r.x1)))
+        km, lm = gt.mask(r.rel)[sl], gt.label_mask(r.rel, r.label)[sl]
+        ids, n = np.unique(km[km > 0], return_counts=True)
+        kind = int(ids[np.argmax(n)]) if len(n) and n.max() >= min_cover * km.size else 0
+        shared = kind > 0 and gt.kinds[kind]["label"] is None
+        out.append((kind, bool(shared), float(lm.mean()), float(lm[lm.shape[0] // 2, lm.shape[1] // 2])))
+    return pd.DataFrame(out, columns=["kind", "shared", "precision", "hit"], index=patches.index)
+
+def patch_quality(patches:pd.DataFrame, # a patches table (`mine_patches`), any rankings
+                  data,                 # the planted dataset (folder or `GroundTruth`)
+                  k:int=50,             # the top k patches per (ranking, label)
+                 ) -> dict:
+    "Per ranking: precision@k, hit@k and shared-element rate of the top patches, averaged over labels, and per label."
+    gt = _as_gt(data)
+    top = patches.sort_values(["ranking", "label", "rank"]).groupby(["ranking", "label"], sort=True).head(k)
+    top = top.join(patch_kinds(top, gt))
+    has = {l: bool(gt.kind_ids(l)) for l in top.label.unique()}
+    top = top[(top.kind >= 0) & top.label.map(has)]          # labels without planted elements ("No Finding") have no target
+    res = {}
+    for rk, g in top.groupby("ranking", sort=False):
+        per = {l: dict(n=int(len(h)), precision=float(h.precision.mean()), hit=float(h.hit.mean()),
+                       shared_rate=float(h.shared.mean())) for l, h in g.groupby("label")}
+        res[rk] = dict(k=k, **{m: float(np.mean([v[m] for v in per.values()])) for m in ("precision", "hit", "shared_rate")},
+                       per_label=per)
+    return res
+
+# %% ../nbs/10_evaluation.ipynb #9ebea627
+def cluster_quality(clusters:pd.DataFrame, # `clusters.csv` of a run (label, cluster, rel, box)
+                    data,                  # the planted dataset (folder or `GroundTruth`)
+                   ) -> dict:
+    "Purity and NMI of each label's clusters against the dominant element kinds of their patches."
+    gt = _as_gt(data)
+    df = clusters.join(patch_kinds(clusters, gt)); df = df[df.kind >= 0]
+    per = {}
+    for lab, g in df.groupby("label"):
+        counts = pd.crosstab(g.cluster, g.kind).to_numpy()
+        per[lab] = dict(n=int(len(g)), clusters=int(g.cluster.nunique()), purity=float(counts.max(1).sum() / len(g)),
+                        nmi=float(normalized_mutual_info_score(g.kind, g.cluster)))
+    n = sum(v["n"] for v in per.values())
+    w = lambda key: float(sum(v[key] * v["n"] for v in per.values()) / n) if n else math.nan
+    return dict(patches=n, purity=w("purity"), nmi=w("nmi"), per_label=per)
+
+# %% ../nbs/10_evaluation.ipynb #265362fe
+def classifier_accuracy(scores:pd.DataFrame, # `classify_records` output: label, pred (one row per image)
+                       ) -> dict:
+    "Accuracy of typicality-as-classifier overall and per true label (multi-label rows: any of the labels)."
+    ok = [p in str(l).split(", ") for l, p in zip(scores["label"], scores["pred"])]
+    s = scores.assign(correct=ok)
+    return dict(images=int(len(s)), accuracy=float(s.correct.mean()) if len(s) else math.nan,
+                per_label={l: dict(images=int(len(g)), accuracy=float(g.correct.mean())) for l, g in s.groupby("label")})
