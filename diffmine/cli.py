@@ -116,7 +116,8 @@ def _cmd_translate(args):
                             guidance=args.guidance, feature_fraction=args.feature_fraction,
                             attn_fraction=args.attn_fraction, inversion_steps=args.inversion_steps,
                             negative_prompt=args.negative_prompt, layout=layout,
-                            targets_per_batch=args.targets_per_batch, report=report)
+                            targets_per_batch=args.targets_per_batch, report=report,
+                            feature_layer=tuple(args.feature_layer) if args.feature_layer else "auto")
     print(f"{len(man)} translations of {man.source_key.nunique()} images to {man.target_label.nunique()} labels: "
           f"{args.out}/manifest.csv" + (f" ({len(report)} unreadable inputs listed in {args.out}/bad_inputs.csv)" if len(report) else ""))
 
@@ -262,6 +263,8 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--attn-fraction", type=float, default=PNP_ATTN_FRACTION, help="share of steps with self-attention q/k injection")
     q.add_argument("--inversion-steps", type=int, default=None, help="DDIM inversion steps, a multiple of --steps (default: --steps)")
     q.add_argument("--negative-prompt", default=None, help="unconditional prompt of guidance (default: the model's null prompt, else '')")
+    q.add_argument("--feature-layer", type=int, nargs=2, default=None, metavar=("BLOCK", "RESNET"),
+                   help="residual layer injected (default: up_blocks[1].resnets[1] for SD, the lowest-resolution block for small UNets)")
     q.add_argument("--targets-per-batch", type=int, default=10, help="target labels sampled together (batch 1 + 2x this)")
     q.add_argument("--device", default=None, help="cpu, cuda ... (default: cuda when available)")
     q.set_defaults(func=_cmd_translate)
