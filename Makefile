@@ -1,7 +1,8 @@
 # diffmine: two commands on a fresh machine with only Python 3.11 and pip.
 #   make demo   the paper's five experiments (Cars, Faces, Geo, Places, X-ray) on planted stand-ins, small CPU models
 #   make cli-demo   the same pipeline step by step with the `diffmine` command, on a 4-label planted set
-#   make test   notebooks (nbdev_test) + pytest + "library in sync with nbs/, notebooks clean, README current"
+#   make test   notebooks (nbdev_test) + pytest + "library in sync with nbs/, notebooks clean, README current" (< 10 min)
+#   make test-slow   the end-to-end runs marked slow: kills and reruns, an 8000 px image, 2-process launches (CI runs it too)
 #   make lab    JupyterLab on nbs/
 #   make figures PROFILE=paper   the experiment notebooks on the real datasets (see data/README.md)
 #   make benchmark-quality   every ground-truth metric, base vs finetuned, on the stand-ins + Fashion-MNIST (about an hour on 2 CPU cores)
@@ -17,7 +18,7 @@ DEMO_DATA ?= data/demo-planted
 DEMO_RUN ?= runs/demo
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo cli-demo test lab sync check-sync figures clean-demo fashion-mnist benchmark-quality
+.PHONY: install demo cli-demo test test-slow test-all lab sync check-sync figures clean-demo fashion-mnist benchmark-quality
 PROFILE ?= demo
 
 install: $(STAMP)
@@ -51,9 +52,15 @@ cli-demo: install
 	$(BIN)/diffmine figures $(DEMO_RUN)/typicality figures/demo --data $(DEMO_DATA)
 	@echo "== cli-demo done: figures/demo/*.png, metrics in figures/demo/metrics.json, gallery in $(DEMO_RUN)/typicality/gallery/index.html"
 
+# Two notebooks at a time, one thread each: two torch processes with two threads each on two cores thrash.
 test: install check-sync
-	$(BIN)/nbdev_test --n_workers 2
-	$(BIN)/pytest -q tests
+	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2
+	$(BIN)/pytest -q -m "not slow" tests
+
+test-slow: install
+	$(BIN)/pytest -q -m slow tests
+
+test-all: test test-slow
 
 # Fails when nbdev_export or nbdev_clean would change a file, or README.md is not the render of nbs/index.ipynb.
 check-sync: install

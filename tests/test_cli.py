@@ -24,6 +24,7 @@ def planted(tmp_path_factory):
     return d
 
 
+@pytest.mark.slow
 def test_pipeline_end_to_end(planted, tmp_path):
     model = tmp_path/"model"
     run("finetune", planted, model, "--steps", 4, "--batch-size", 4, "--resolution", 32, "--lr", 1e-3,
@@ -54,6 +55,7 @@ def test_pipeline_end_to_end(planted, tmp_path):
         assert (tmp_path/"fig"/f"{name}.png").stat().st_size > 1000 and (tmp_path/"fig"/f"{name}.pdf").exists()
 
 
+@pytest.mark.slow
 def test_killed_finetune_resumes_from_latest_checkpoint(planted, tmp_path):
     model = tmp_path/"model"
     args = [str(BIN), "finetune", str(planted), str(model), "--steps", "400", "--batch-size", "2",

@@ -13,7 +13,8 @@ ENV = {**os.environ, "DIFFMINE_QUIET": "1", "HF_HUB_OFFLINE": "1"}
 TYP = ["--draws", 4, "--batch-size", 4, "--device", "cpu"]
 CLUSTER = ["--k", 2, "--ensemble", 2, "--device", "cpu"]
 
-pytestmark = pytest.mark.skipif(not (BIN/"torchrun").exists(), reason="torchrun is not installed")
+pytestmark = [pytest.mark.slow,   # real 2-process torchrun / accelerate launches, about 3 min: `make test-slow` (CI runs it too)
+              pytest.mark.skipif(not (BIN/"torchrun").exists(), reason="torchrun is not installed")]
 
 
 def run(*args, launcher=None, threads=None):

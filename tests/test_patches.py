@@ -240,6 +240,7 @@ df = mine_patches(big, patch=64)
 print(peak() - before, df[df.ranking == "T"][["x0", "y0", "x1", "y1"]].to_numpy().tolist())
 """
 
+@pytest.mark.slow
 def test_memory_stays_bounded_on_an_8000_px_image(tmp_path):
     "An 8000 x 8000 image: at full resolution (before the grid) its peak grew by 1.7 GiB; on the grid by ~130 MiB."
     p = subprocess.run([sys.executable, "-c", _PEAK, str(tmp_path)], capture_output=True, text=True, check=True)

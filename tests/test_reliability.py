@@ -14,6 +14,8 @@ from diffmine.data import load_records, EMPTY_LABEL
 from diffmine.models import load_model
 from diffmine.typicality import compute_typicality
 
+pytestmark = pytest.mark.slow   # whole-CLI runs with kills and an 8000 px image, about 7 min: `make test-slow` (CI runs it after `make test`)
+
 BIN = Path(sys.executable).parent/"diffmine"
 ENV = {**os.environ, "DIFFMINE_QUIET": "1", "HF_HUB_OFFLINE": "1"}
 LABELS = ("dots", "bars ü")          # a label folder with a space and a non-ASCII character
