@@ -127,10 +127,10 @@ REGISTRY = {e.name: e for e in [
     # diffmine reproduce --only fashion_mnist; profile paper = the whole dataset at the paper's draws, on a GPU
     _experiment("fashion_mnist", default=False, outputs=FIGURES + ("classifier.png",),
                 demo=dict(data_root=str(FASHION_DIR), train_per_class=500, test_per_class=10, resolution=32, steps=300,
-                          batch_size=32, lr=2e-3, mine_per_class=6, draws=40, patch=8, per_image=2, n_clusters=4,
+                          batch_size=32, lr=2e-3, mine_per_class=10, draws=40, patch=10, per_image=2, n_clusters=4,
                           ensemble=4, classify_draws=12, prune_after=4, prune_keep=3),
                 paper=dict(data_root=str(FASHION_DIR), train_per_class=6000, test_per_class=1000, resolution=32,
-                           steps=20000, batch_size=64, lr=1e-3, mine_per_class=100, draws=100, patch=8, per_image=2,
+                           steps=20000, batch_size=64, lr=1e-3, mine_per_class=100, draws=100, patch=10, per_image=2,
                            n_clusters=32, ensemble=8, classify_draws=100, prune_after=20, prune_keep=3, device="cuda"),
                 needs={p: {"data_root": FASHION_NEEDS} for p in ("demo", "paper")}),
 ]}
