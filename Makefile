@@ -5,6 +5,7 @@
 #   make test-slow   the end-to-end runs marked slow: kills and reruns, an 8000 px image, 2-process launches (CI runs it too)
 #   make lab    JupyterLab on nbs/
 #   make figures PROFILE=paper   the experiment notebooks on the real datasets (see data/README.md)
+#   diffmine reproduce --only fashion_mnist   the pipeline on real images, Fashion-MNIST (needs `make fashion-mnist`), not part of make demo
 #   make benchmark-quality   every ground-truth metric, base vs finetuned, on the stand-ins + Fashion-MNIST (about an hour on 2 CPU cores)
 SHELL := /bin/bash
 PYTHON ?= python3.11
@@ -79,7 +80,7 @@ FASHION_DIR := /usr/share/datasets/fashion-mnist
 fashion-mnist:
 	@test -f $(FASHION_DIR)/t10k-images-idx3-ubyte.gz || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "== installing dataset-fashion-mnist (apt-get)"; apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
-	  else echo "== Fashion-MNIST is not installed: run 'sudo apt-get install dataset-fashion-mnist' (Debian/Ubuntu); without it the benchmark skips its Fashion-MNIST part"; fi; }
+	  else echo "== Fashion-MNIST is not installed: run 'sudo apt-get install dataset-fashion-mnist' (Debian/Ubuntu); without it the benchmark skips its Fashion-MNIST part and the fashion_mnist experiment cannot run"; fi; }
 
 # The quality benchmark (not a timed test): figures/benchmark/quality.json and quality.md. Resumes from $(BENCH_WORK).
 BENCH_WORK ?= runs/benchmark

@@ -12,9 +12,9 @@ from tqdm.auto import tqdm
 # %% auto #0
 __all__ = ['NUM_TRAIN_TIMESTEPS', 'T_RANGE', 'T_RANGE_FULL', 'N_DRAWS', 'SEED', 'COND_DROPOUT', 'LR', 'WEIGHT_DECAY', 'GRAD_CLIP',
            'PATCHES_PER_IMAGE', 'TOP_PER_LABEL', 'DIFT_T', 'DIFT_UP_BLOCK', 'DIFT_ENSEMBLE', 'N_CLUSTERS',
-           'GENERIC_TEMPLATE', 'GENERIC_NULL', 'AUCPR_THRESHOLDS', 'BLUR_PER_PX', 'PNP_STEPS', 'PNP_GUIDANCE',
-           'PNP_FEATURE_FRACTION', 'PNP_ATTN_FRACTION', 'PNP_FEATURE_LAYER', 'PNP_ATTN_LAYERS', 'COTYP_TOP',
-           'COTYP_DIMS', 'DATASETS', 'LAYOUT_TO_DATASET', 'DatasetSpec', 'format_prompt', 'dataset_spec',
+           'GENERIC_TEMPLATE', 'GENERIC_NULL', 'AUCPR_THRESHOLDS', 'BLUR_PER_PX', 'FASHION_DIR', 'PNP_STEPS',
+           'PNP_GUIDANCE', 'PNP_FEATURE_FRACTION', 'PNP_ATTN_FRACTION', 'PNP_FEATURE_LAYER', 'PNP_ATTN_LAYERS',
+           'COTYP_TOP', 'COTYP_DIMS', 'DATASETS', 'LAYOUT_TO_DATASET', 'DatasetSpec', 'format_prompt', 'dataset_spec',
            'DiffmineError', 'atomic_write', 'write_json', 'save_npz', 'npz_complete', 'remove_temporaries', 'Processes',
            'processes', 'quiet', 'progress']
 
@@ -33,6 +33,7 @@ N_CLUSTERS = 32                # k-means clusters of the visual summaries
 GENERIC_TEMPLATE, GENERIC_NULL = "An image of {label}.", ""
 AUCPR_THRESHOLDS = tuple(2 * 10 ** -(2 + 5 * i / 999) for i in range(1000))  # the X-ray AUC-PR thresholds: 2*10^-linspace(2, 7, 1000)
 BLUR_PER_PX = 10 / 384         # visualisation blur: sigma 10 px per 384 px of the shorter side (the paper: 10 px at 256-512 px)
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")   # Fashion-MNIST idx files (Debian package dataset-fashion-mnist)
 
 # %% ../nbs/00_config.ipynb #6f2256c7
 PNP_STEPS, PNP_GUIDANCE = 50, 7.5   # DDIM sampling steps and classifier-free guidance scale of the translation

@@ -7,11 +7,11 @@ from __future__ import annotations
 import os, sys, json, time, subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from .config import DiffmineError, progress, write_json
+from .config import DiffmineError, progress, write_json, FASHION_DIR
 
 # %% auto #0
-__all__ = ['PAPER_DATA', 'SD15', 'FIGURES', 'DEMO', 'REGISTRY', 'Experiment', 'repo_root', 'run_notebook', 'missing_outputs',
-           'model_available', 'preflight', 'reproduce', 'machine']
+__all__ = ['PAPER_DATA', 'SD15', 'FIGURES', 'DEMO', 'FASHION_NEEDS', 'REGISTRY', 'Experiment', 'repo_root', 'run_notebook',
+           'missing_outputs', 'model_available', 'preflight', 'reproduce', 'machine']
 
 # %% ../nbs/14_reproduce.ipynb #f491cfe5
 @dataclass
@@ -90,15 +90,24 @@ DEMO = dict(resolution=32, n_per_label=40, steps=200, batch_size=32, lr=2e-3, dr
             ensemble=4)
 
 def _experiment(name:str, outputs=FIGURES, demo:dict|None=None, paper:dict|None=None, data:str|None=None,
-                default:bool=True) -> Experiment:
+                default:bool=True,
+                needs:dict|None=None,   # profile -> {parameter: what to do when it is missing}; default: the paper's data and model
+               ) -> Experiment:
     data = data or name
-    demo = {**_demo(data), "figures_dir": f"figures/{name}", "run_dir": f"runs/experiments/{name}", **(demo or {})}
-    return Experiment(name, f"nbs/experiments/{name}.ipynb", default=default,
-                      profiles=dict(demo=demo, paper={**_paper(data), "figures_dir": f"figures/{name}-paper",
-                                                      "run_dir": f"runs/{name}-paper", **(paper or {})}),
-                      outputs=outputs,
-                      needs=dict(paper={"data_root": PAPER_DATA[data][3], "model": "the authors' finetuned model",
-                                        **({"base_model": "Stable Diffusion 1.5"} if "base_model" in (paper or {}) else {})}))
+    of_paper = data in PAPER_DATA       # a paper dataset: planted stand-in for the demo, the real data and model for paper
+    demo = {**(_demo(data) if of_paper else {}), "figures_dir": f"figures/{name}", "run_dir": f"runs/experiments/{name}",
+            **(demo or {})}
+    paper = {**(_paper(data) if of_paper else {}), "figures_dir": f"figures/{name}-paper", "run_dir": f"runs/{name}-paper",
+             **(paper or {})}
+    if needs is None:
+        needs = dict(paper={"data_root": f"put {PAPER_DATA[data][3]} there", "model": "the authors' finetuned model",
+                            **({"base_model": "Stable Diffusion 1.5"} if "base_model" in paper else {})})
+    return Experiment(name, f"nbs/experiments/{name}.ipynb", default=default, profiles=dict(demo=demo, paper=paper),
+                      outputs=outputs, needs=needs)
+
+# Fashion-MNIST is not a dataset of the paper: real images from a Debian package, in both profiles
+FASHION_NEEDS = ("install Fashion-MNIST: `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu) or `make "
+                 "fashion-mnist`, or pass data_root= a folder holding its four idx .gz files")
 
 REGISTRY = {e.name: e for e in [
     _experiment("cars"),
@@ -114,6 +123,16 @@ REGISTRY = {e.name: e for e in [
                 demo=dict(base_steps=200, steps=300, limit=30, base_limit=10, pnp_steps=50, guidance=7.5, draws=20,
                           n_clusters=8, reduce="umap", ensemble=8),
                 paper=dict(base_model=SD15, limit=0, pnp_steps=50, draws=100, n_clusters=32, reduce="umap")),
+    # real images, not in the paper: Fashion-MNIST from its Debian package (about 5 minutes on 2 CPU cores), on request:
+    # diffmine reproduce --only fashion_mnist; profile paper = the whole dataset at the paper's draws, on a GPU
+    _experiment("fashion_mnist", default=False, outputs=FIGURES + ("classifier.png",),
+                demo=dict(data_root=str(FASHION_DIR), train_per_class=500, test_per_class=10, resolution=32, steps=300,
+                          batch_size=32, lr=2e-3, mine_per_class=10, draws=40, patch=10, per_image=2, n_clusters=4,
+                          ensemble=4, classify_draws=12, prune_after=4, prune_keep=3),
+                paper=dict(data_root=str(FASHION_DIR), train_per_class=6000, test_per_class=1000, resolution=32,
+                           steps=20000, batch_size=64, lr=1e-3, mine_per_class=100, draws=100, patch=10, per_image=2,
+                           n_clusters=32, ensemble=8, classify_draws=100, prune_after=20, prune_keep=3, device="cuda"),
+                needs={p: {"data_root": FASHION_NEEDS} for p in ("demo", "paper")}),
 ]}
 
 # %% ../nbs/14_reproduce.ipynb #4724dab4
@@ -146,7 +165,7 @@ def preflight(exps:list, profile:str, root=None) -> None:
                     problems.append(f"{e.name}: model {value} is neither a folder nor reachable on the model hub: "
                                     f"run `huggingface-cli download {value} --local-dir DIR` where the network allows "
                                     f"and pass model=DIR, or finetune your own (model='')")
-            elif not (root/value).exists(): problems.append(f"{e.name}: {root/value} is missing: put {what} there")
+            elif not (root/value).exists(): problems.append(f"{e.name}: {root/value} is missing: {what}")
     if problems:
         raise DiffmineError("diffmine reproduce", "inputs are missing:\n    " + "\n    ".join(problems),
                             "see data/README.md for where each dataset comes from and the layout it must have")
