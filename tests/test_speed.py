@@ -1,6 +1,6 @@
 """The speed benchmark end to end (tiny sizes), its JSON, the no-CUDA record, the command line, and the engine settings
 of typicality (precision checks, bit-identical results with the plain loop, threads that read ahead and write behind)."""
-import json, subprocess, sys
+import json
 import numpy as np, pytest, torch
 
 from diffmine.models import small_model
@@ -74,16 +74,19 @@ def test_precision_checks_are_clear():
         typicality_map(m, torch.randn(1, 3, 16, 16), "An image of a.", "", n=2, precision="fp16")
 
 
-def test_cli_rejects_fp16_on_cpu_and_bad_settings(tmp_path):
-    data = tmp_path/"data"; write_images(data, 2, 16)
+def test_cli_rejects_fp16_on_cpu_and_bad_settings(tmp_path, capsys):
+    from diffmine.cli import main
     from diffmine.models import save_model
+    data = tmp_path/"data"; write_images(data, 2, 16)
     model = save_model(small_model(16, channels=(8, 16), max_length=8), tmp_path/"model")
-    p = subprocess.run([sys.executable, "-c", "from diffmine.cli import main; main()", "typicality", str(model), str(data),
-                        str(tmp_path/"out"), "--precision", "fp16", "--device", "cpu"], capture_output=True, text=True)
-    assert p.returncode == 2 and "fp16" in p.stderr and "CUDA" in p.stderr
-    p = subprocess.run([sys.executable, "-c", "from diffmine.cli import main; main()", "benchmark-speed", "--sections",
-                        "nope", "--out", str(tmp_path/"fig")], capture_output=True, text=True)
-    assert p.returncode == 2 and "unknown benchmark section" in p.stderr
+    for argv, says in [(["typicality", str(model), str(data), str(tmp_path/"out"), "--precision", "fp16", "--device", "cpu"],
+                        "half precision (fp16) autocast runs only on CUDA GPUs"),
+                       (["benchmark-speed", "--sections", "nope", "--out", str(tmp_path/"fig")], "unknown benchmark section"),
+                       (["benchmark-speed", "--set", "gpu.resolution=512", "--out", str(tmp_path/"fig")],
+                        "not a setting of the gpu section")]:
+        with pytest.raises(SystemExit) as e: main(argv)
+        assert e.value.code == 2 and says in capsys.readouterr().err
+    assert not (tmp_path/"out").exists()                                   # refused before anything is written
 
 
 def _plain(model, x0, prompt, null, n, batch_size, seed):
