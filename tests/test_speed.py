@@ -24,7 +24,7 @@ def test_overhead_benchmark_end_to_end_json_keys(tmp_path):
     assert set(saved) == {"command", "date", "machine", "sections"} and saved["command"] == "pytest"
     assert {"cpu", "cores", "threads", "torch", "gpu"} <= set(saved["machine"])
     o = saved["sections"]["overhead"]
-    for key in ("bare_s_per_image", "typicality_s_per_image", "ratio", "cpu_ratio", "outside_unet_s_per_image"):
+    for key in ("bare_s_per_image", "typicality_s_per_image", "ratio", "cpu_ratio", "outside_unet_s_per_image", "outside_ratio"):
         assert set(o[key]) == {"median", "q1", "q3", "min", "max", "n"} and o[key]["n"] == 2
     assert o["settings"]["evals_per_image"] == 8 and o["target"] == 1.15 and isinstance(o["met"], bool)
     assert len(o["per_repeat"]) == 2 and o["rows"] and o["summary"].startswith("Small model")
