@@ -233,7 +233,7 @@ def gpu_benchmark(work=None,                    # folder for images and runs (de
                               attention="sdpa", unet_parameters=sum(p.numel() for p in model.unet.parameters()),
                               model=model.source), rows=rows)
 
-# %% ../nbs/19_speed.ipynb #79fd8769
+# %% ../nbs/19_speed.ipynb #421e5aa2
 def _overhead_rows(r:dict) -> list:
     m = lambda d: d["median"]
     return [dict(what=w, median=v["median"], q1=v["q1"], q3=v["q3"], min=v["min"], max=v["max"])
@@ -281,9 +281,11 @@ def overhead_plot(r:dict, out) -> list:
     a.set_xticks(range(3), ["bare UNet", "typicality", "around\nthe UNet"]); a.set_ylabel("seconds per image")
     a.set_ylim(bottom=0); a.set_title(f"{r['settings']['evals_per_image']} UNet evaluations per image", fontsize=9)
     b.plot(df.repeat, df.ratio, "o-", label="wall"); b.plot(df.repeat, df.cpu_ratio, "s--", label="CPU time")
+    b.plot(df.repeat, df.outside_ratio, "^:", label="1 + around / bare")
     b.axhline(r["target"], color="r", lw=1, label=f"target {r['target']}"); b.axhline(1, color="gray", lw=0.5)
     b.set_xlabel("repeat"); b.set_ylabel("typicality / bare UNet"); b.legend(fontsize=8)
     b.set_title(f"median ratio {r['ratio']['median']:.3f}", fontsize=9)
+    fig.tight_layout()
     return [save_figure(fig, Path(out)/"speed_overhead")]
 
 def gpu_plot(r:dict, out) -> list:
@@ -300,6 +302,7 @@ def gpu_plot(r:dict, out) -> list:
         for p, x in zip(pos, sel): ax.text(p + 0.2, x["typicality_img_s"], f"{x['ratio']:.2f}", ha="center", va="bottom", fontsize=8)
         ax.set_xticks(pos, names, fontsize=8); ax.set_ylabel("images / s"); ax.set_title(f"{res} px, {r['device']}", fontsize=9)
         ax.legend(fontsize=8)
+    fig.tight_layout()
     return [save_figure(fig, Path(out)/"speed_gpu")]
 
 # %% ../nbs/19_speed.ipynb #7fb776f9
