@@ -43,7 +43,7 @@ class _Clock:
         if self.cuda: torch.cuda.synchronize()
         self.wall, self.cpu = time.perf_counter() - self.t0, time.process_time() - self.c0
 
-# %% ../nbs/19_speed.ipynb #082b104d
+# %% ../nbs/19_speed.ipynb #4984dbbe
 def _call_sizes(draws:int, batch_size:int) -> list:
     "Draws per UNet call for one image (the last call is shorter when batch_size does not divide draws)."
     return [min(batch_size, draws - i) for i in range(0, draws, batch_size)]
@@ -51,7 +51,7 @@ def _call_sizes(draws:int, batch_size:int) -> list:
 @torch.no_grad()
 def bare_unet(model:DiffusionModel, shape:tuple,  # latent shape (C, h, w) of one image
               images:int, draws:int=N_DRAWS, batch_size:int=50,
-              precision:str="fp32", channels_last:bool=False,
+              precision:str="fp32", channels_last:bool=False, attention:str="sdpa",
               seed:int=0) -> _Clock:
     "Time the UNet's forward passes alone for `images` images of typicality (2 x draws evaluations each)."
     scorer = _Scorer(model, "", draws, batch_size=batch_size, precision=precision, channels_last=channels_last)
@@ -65,7 +65,7 @@ def bare_unet(model:DiffusionModel, shape:tuple,  # latent shape (C, h, w) of on
     by_size = {b: c for b, *c in calls}
     plan = [by_size[b] for _ in range(images) for b in _call_sizes(draws, batch_size)]
     amp = scorer.amp
-    with _Clock(model.device) as clock:
+    with unet_engine(model, attention, channels_last), _Clock(model.device) as clock:   # as in compute_typicality
         for x, t, kw in plan:
             with torch.autocast(model.device.type, dtype=amp, enabled=amp is not None):
                 model.unet(x, t, **kw).sample
@@ -177,7 +177,7 @@ def sd15_model(device="cuda", seed:int=0, unet:dict=SD15_UNET, vae:dict|None=SD1
     for m in model.modules(): m.requires_grad_(False).eval()
     return model
 
-# %% ../nbs/19_speed.ipynb #c1971aca
+# %% ../nbs/19_speed.ipynb #3afe1455
 GPU_CONFIGS = (dict(precision="fp32", channels_last=False), dict(precision="fp32", channels_last=True),
                dict(precision="bf16", channels_last=True), dict(precision="fp16", channels_last=True))
 
@@ -213,7 +213,8 @@ def gpu_benchmark(work=None,                    # folder for images and runs (de
             row["channels_last"] = engine["channels_last"]
             tag = f"{res}-{engine['precision']}-{'nhwc' if engine['channels_last'] else 'nchw'}"
             run = lambda out, recs=recs: _typicality_run(model, recs, out, draws, batch_size, **engine)
-            bare = lambda: bare_unet(model, shape, len(recs), draws, batch_size, engine["precision"], engine["channels_last"], seed)
+            bare = lambda: bare_unet(model, shape, len(recs), draws, batch_size, engine["precision"], engine["channels_last"],
+                                     seed=seed)
             if device.type == "cuda": torch.cuda.reset_peak_memory_stats(device)
             run(work/"runs"/f"{tag}-warmup"); bare()                                       # kernels chosen, caches warm
             b_s, t_s = [], []
