@@ -7,6 +7,7 @@
 #   make figures PROFILE=paper   the experiment notebooks on the real datasets (see data/README.md)
 #   diffmine reproduce --only fashion_mnist   the pipeline on real images, Fashion-MNIST (needs `make fashion-mnist`), not part of make demo
 #   make benchmark-quality   every ground-truth metric, base vs finetuned, on the stand-ins + Fashion-MNIST (about an hour on 2 CPU cores)
+#   make benchmark-speed     typicality time against the bare UNet: CPU small model (a few minutes), GPU SD-1.5-sized UNet (CUDA only)
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -19,7 +20,7 @@ DEMO_DATA ?= data/demo-planted
 DEMO_RUN ?= runs/demo
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo cli-demo test test-slow test-all lab sync check-sync figures clean-demo fashion-mnist benchmark-quality
+.PHONY: install demo cli-demo test test-slow test-all lab sync check-sync figures clean-demo fashion-mnist benchmark-quality benchmark-speed
 PROFILE ?= demo
 
 install: $(STAMP)
@@ -86,6 +87,12 @@ fashion-mnist:
 BENCH_WORK ?= runs/benchmark
 benchmark-quality: install fashion-mnist
 	$(BIN)/diffmine benchmark-quality --work $(BENCH_WORK) --out figures/benchmark $(if $(wildcard figures/benchmark/notes.md),--notes figures/benchmark/notes.md)
+
+# The speed benchmark: figures/benchmark/speed.json, speed.md and plots (sections: SPEED=overhead,gpu). Run it alone on
+# the machine: other processes change the times. Without a CUDA device the gpu section records "not measured".
+SPEED ?= overhead,gpu
+benchmark-speed: install
+	$(BIN)/diffmine benchmark-speed --sections $(SPEED) --out figures/benchmark
 
 lab: install
 	$(BIN)/jupyter lab nbs
