@@ -7,7 +7,8 @@
 #   make figures PROFILE=paper   the experiment notebooks on the real datasets (see data/README.md)
 #   diffmine reproduce --only fashion_mnist   the pipeline on real images, Fashion-MNIST (needs `make fashion-mnist`), not part of make demo
 #   make benchmark-quality   every ground-truth metric, base vs finetuned, on the stand-ins + Fashion-MNIST (about an hour on 2 CPU cores)
-#   make benchmark-speed     typicality time against the bare UNet: CPU small model (a few minutes), GPU SD-1.5-sized UNet (CUDA only)
+#   make benchmark-speed     typicality against the bare UNet (CPU small model; GPU SD-1.5-sized UNet, CUDA only), adaptive
+#                            typicality, cost versus N against the Doersch et al. baseline (about an hour on 2 CPU cores; SPEED=overhead for minutes)
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -88,9 +89,9 @@ BENCH_WORK ?= runs/benchmark
 benchmark-quality: install fashion-mnist
 	$(BIN)/diffmine benchmark-quality --work $(BENCH_WORK) --out figures/benchmark $(if $(wildcard figures/benchmark/notes.md),--notes figures/benchmark/notes.md)
 
-# The speed benchmark: figures/benchmark/speed.json, speed.md and plots (sections: SPEED=overhead,gpu). Run it alone on
+# The speed benchmark: figures/benchmark/speed.json, speed.md and plots (sections: SPEED=overhead,gpu,adaptive,scaling). Run it alone on
 # the machine: other processes change the times. Without a CUDA device the gpu section records "not measured".
-SPEED ?= overhead,gpu
+SPEED ?= overhead,gpu,adaptive,scaling
 benchmark-speed: install
 	$(BIN)/diffmine benchmark-speed --sections $(SPEED) --out figures/benchmark
 
