@@ -273,7 +273,12 @@ def test_float16_cache_halves_maps_same_patches(corpus, model, reference, tmp_pa
     plateau = t32.rel == corpus[1]["large.jpg"]
     pd.testing.assert_frame_equal(t32[~plateau][cols], t16[~plateau][cols])
     np.testing.assert_allclose(t16.typicality[plateau], t32.typicality[plateau], rtol=1e-3)
-    np.testing.assert_allclose(p16.typicality, p32.typicality, rtol=1e-2, atol=1e-3 * p32.typicality.abs().max())
+    # every other patch (all rankings, off the plateau image): same boxes, typicality within float16 rounding. On the
+    # plateau image even the number of boxes NMS keeps may differ by one (seen with one torch thread)
+    off = lambda p: p[p.rel != corpus[1]["large.jpg"]].reset_index(drop=True)
+    o32, o16 = off(p32), off(p16)
+    pd.testing.assert_frame_equal(o32[cols], o16[cols])
+    np.testing.assert_allclose(o16.typicality, o32.typicality, rtol=1e-2, atol=1e-3 * o32.typicality.abs().max())
 
 
 # ---------------------------------------------------------------------------------------------------------------------
