@@ -15,7 +15,7 @@ from .finetune import finetune
 from .typicality import compute_typicality, classify_records, balanced
 from .patches import mine_patches, default_patch_size, synthetic_run
 from .clusters import cluster_run
-from .fashion import export_fashion_mnist, fashion_mnist_dir, FASHION_CLASSES
+from .fashion import export_fashion_mnist, fashion_mnist_dir, confusion_figure, FASHION_CLASSES
 from .evaluation import localisation, patch_quality, cluster_quality, label_area, classifier_accuracy
 from .figures import patches_figure, typicality_figure, save_figure
 
@@ -36,8 +36,9 @@ BENCHMARK_SETTINGS = dict(
     clusters=8,          # k-means clusters per label
     classify_draws=10,   # draws per label for typicality-as-classifier
     classify_images=24,  # images per stand-in for the classifier (balanced over labels)
-    fashion_train_per_class=500, fashion_steps=150, fashion_batch_size=32, fashion_lr=1e-3,
-    fashion_test_per_class=20,   # Fashion-MNIST test images per class for the classifier (1,000 per class = all)
+    fashion_train_per_class=2000, fashion_steps=2000, fashion_batch_size=32, fashion_lr=1e-3,
+    fashion_ema=True,            # the classifier uses the exponential moving average of the weights
+    fashion_test_per_class=1000, # Fashion-MNIST test images per class for the classifier (1,000 per class = all 10,000)
     fashion_draws=12, fashion_prune=(4, 3),  # 4 draws for all 10 classes, then 8 more for the best 3
     fashion_map_per_class=2,     # test images per class for typicality maps and the figure of typical parts
 )
@@ -123,13 +124,14 @@ def fashion_benchmark(work, base, figures, st:dict) -> dict:
     t0 = time.time()
     model_dir = finetune(train, work/"fashion"/"model", GENERIC_TEMPLATE, GENERIC_NULL, base=str(base),
                          resolution=st["size"], steps=st["fashion_steps"], batch_size=st["fashion_batch_size"],
-                         lr=st["fashion_lr"], cond_dropout=0.1, checkpoint_every=100, seed=st["seed"], resume=True)
+                         lr=st["fashion_lr"], cond_dropout=0.1, ema=st["fashion_ema"], checkpoint_every=250,
+                         seed=st["seed"], resume=True)
     t_train = time.time() - t0
     model = load_model(model_dir, device="cpu")
     t0 = time.time()
     scores = classify_records(model, test, list(FASHION_CLASSES), work/"fashion"/"classify.csv", n=st["fashion_draws"],
                               seed=SEED, prune=tuple(st["fashion_prune"]) if st["fashion_prune"] else None)
-    per_img = float(scores.seconds.median())
+    per_img, t_classify = float(scores.seconds.median()), float(scores.seconds.sum())
     acc = classifier_accuracy(scores)
     n = len(scores); p = acc["accuracy"]
     run = work/"fashion"/"typicality"
@@ -139,11 +141,12 @@ def fashion_benchmark(work, base, figures, st:dict) -> dict:
     f1 = save_figure(patches_figure(patches, n=6, rankings=("T", "-T"), size=48), figures/"fashion_typical_parts")
     f2 = save_figure(typicality_figure(run, per_label=6, title="Fashion-MNIST test images: typicality under their class"),
                      figures/"fashion_typicality")
+    f3 = save_figure(confusion_figure(scores, list(FASHION_CLASSES)), figures/"fashion_confusion")
     return dict(train_images=len(train), test_images=n, accuracy=p, accuracy_ci95=1.96 * math.sqrt(p * (1 - p) / n) if n else None,
                 per_label=acc["per_label"], draws=st["fashion_draws"], prune=st["fashion_prune"],
                 seconds_per_image=per_img, unet_evals_per_image=_evals(st["fashion_draws"], st["fashion_prune"], 10),
-                full_test_set_hours=per_img * 10_000 / 3600, train_seconds=t_train,
-                figures=[str(f1), str(f2)], confusion=pd.crosstab(scores.label, scores.pred).to_dict())
+                full_test_set_hours=per_img * 10_000 / 3600, classify_hours=t_classify / 3600, train_seconds=t_train,
+                figures=[str(f1), str(f2), str(f3)], confusion=pd.crosstab(scores.label, scores.pred).to_dict())
 
 def _evals(n, prune, labels):
     "UNet evaluations per image of `label_typicality` (the null prompt included)."
@@ -225,26 +228,50 @@ def quality_markdown(results:dict) -> str:
     return "\n".join(out)
 
 # %% ../nbs/16_benchmark.ipynb #ccaf9bd3
+def _kept(previous:dict, st:dict, datasets:tuple, fashion:bool) -> dict:
+    "The parts of an earlier result that this run does not redo and that were made with the same settings."
+    if not previous: return {}
+    old = previous.get("settings", {})
+    same = lambda fashion_part: all(old.get(k) == v for k, v in st.items() if k.startswith("fashion_") == fashion_part)
+    keep = {}
+    if same(False):
+        keep["standins"] = {n: r for n, r in previous.get("standins", {}).items() if n not in datasets}
+    else: print("quality.json: its stand-in results were made with other settings: they are not kept")
+    if not fashion and "fashion" in previous:
+        if same(True): keep["fashion"] = previous["fashion"]
+        else: print("quality.json: its Fashion-MNIST result was made with other settings: it is not kept")
+    return keep
+
 def benchmark_quality(work="runs/benchmark",     # models, typicality runs, caches (resumable)
                       out="figures/benchmark",   # quality.json, quality.md and the figures
-                      datasets=tuple(STANDINS),  # which stand-ins
+                      datasets=tuple(STANDINS),  # which stand-ins to run (the base model always sees all five)
                       fashion:bool=True,         # also the Fashion-MNIST part (needs dataset-fashion-mnist)
                       notes:str="",              # free text appended to quality.md (e.g. the analysis of missed targets)
+                      keep:bool=True,            # keep the parts of an existing quality.json that this run does not redo
                       **settings,                # overrides of `BENCHMARK_SETTINGS`
                      ) -> dict:
-    "Run the whole quality benchmark and write `out/quality.json` and `out/quality.md`; returns the results."
+    "Run the quality benchmark (all of it, or some parts) and write `out/quality.json` and `out/quality.md`; returns the results."
     bad = set(settings) - set(BENCHMARK_SETTINGS)
     if bad: raise DiffmineError("benchmark_quality", f"unknown settings {sorted(bad)}", f"use {sorted(BENCHMARK_SETTINGS)}")
+    unknown = set(datasets) - set(STANDINS)
+    if unknown: raise DiffmineError("benchmark_quality", f"unknown stand-ins {sorted(unknown)}", f"use some of {list(STANDINS)}")
     st = {**BENCHMARK_SETTINGS, **settings}
     work, out = Path(work), Path(out)
     t_start = time.time()
-    data = standins(work, datasets, st["size"], st["seed"])
+    previous = json.loads((out/"quality.json").read_text()) if keep and (out/"quality.json").exists() else {}
+    kept = _kept(previous, st, tuple(datasets), fashion)
+    data = standins(work, tuple(STANDINS), st["size"], st["seed"])
     t0 = time.time()
     base = train_base(data, work/"base", st["base_steps"], st["base_batch_size"], st["base_lr"], st["size"], st["seed"])
     res = dict(settings=st, typicality_seed=SEED, targets=TARGETS, date=time.strftime("%Y-%m-%d %H:%M"),
                machine=f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}",
-               seconds=dict(base=time.time() - t0), standins={})
-    for name, (root, recs) in data.items():
+               seconds=dict(base=time.time() - t0), standins=dict(kept.get("standins", {})))
+    res["kept"] = {part: previous["date"] for part in [*res["standins"], *(["fashion"] if "fashion" in kept else [])]}
+    for name in res["standins"]:
+        if f"finetune_{name}" in previous.get("seconds", {}): res["seconds"][f"finetune_{name}"] = previous["seconds"][f"finetune_{name}"]
+    if "fashion" in kept: res["fashion"] = kept["fashion"]
+    for name in datasets:
+        root, recs = data[name]
         t0 = time.time()
         ft = finetune_standin(name, recs, base, work/name/"model", st["steps"], st["batch_size"], st["lr"], st["size"], st["seed"])
         res["seconds"][f"finetune_{name}"] = time.time() - t0
@@ -256,6 +283,7 @@ def benchmark_quality(work="runs/benchmark",     # models, typicality runs, cach
         r["images"], r["labels"] = len(recs), label_names(recs)
         res["standins"][name] = r
         write_json(out/"quality.json", res)                       # partial results survive an interruption
+    res["standins"] = {n: res["standins"][n] for n in STANDINS if n in res["standins"]}   # the paper's order
     if fashion:
         try: res["fashion"] = fashion_benchmark(work, base, out, st)
         except DiffmineError as e: res["fashion"] = dict(skipped=str(e))
@@ -264,3 +292,4 @@ def benchmark_quality(work="runs/benchmark",     # models, typicality runs, cach
     write_json(out/"quality.json", res)
     atomic_write(out/"quality.md", lambda p: p.write_text(quality_markdown(res) + "\n"))
     return res
+

@@ -172,10 +172,14 @@ def _cmd_benchmark_quality(args):
         if k not in BENCHMARK_SETTINGS or isinstance(BENCHMARK_SETTINGS[k], tuple) or not v:
             raise DiffmineError(f"--set {kv}", "not a scalar setting of the benchmark",
                                 f"use KEY=VALUE with KEY one of {', '.join(k for k, d in BENCHMARK_SETTINGS.items() if not isinstance(d, tuple))}")
-        over[k] = type(BENCHMARK_SETTINGS[k])(v)
+        if isinstance(BENCHMARK_SETTINGS[k], bool):
+            if v.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise DiffmineError(f"--set {kv}", f"{k} is true or false", f"use {k}=true or {k}=false")
+            over[k] = v.lower() in ("true", "1", "yes")
+        else: over[k] = type(BENCHMARK_SETTINGS[k])(v)
     notes = Path(args.notes).read_text() if args.notes else ""
-    res = benchmark_quality(args.work, args.out, datasets=tuple(args.datasets.split(",")), fashion=not args.no_fashion,
-                            notes=notes, **over)
+    datasets = () if args.datasets.strip().lower() in ("", "none") else tuple(d.strip() for d in args.datasets.split(","))
+    res = benchmark_quality(args.work, args.out, datasets=datasets, fashion=not args.no_fashion, notes=notes, **over)
     print(f"wrote {Path(args.out)/'quality.json'} and quality.md ({res['seconds']['total']:.0f} s)")
 
 def _cmd_benchmark_speed(args):
@@ -331,7 +335,8 @@ def parser() -> argparse.ArgumentParser:
     q = sub.add_parser("benchmark-quality", help="every ground-truth metric, base vs finetuned, on the five stand-ins and Fashion-MNIST")
     q.add_argument("--work", default="runs/benchmark", help="models and caches (rerunning resumes)")
     q.add_argument("--out", default="figures/benchmark", help="where quality.json, quality.md and figures go")
-    q.add_argument("--datasets", default="cars,faces,geo,places,xray", help="comma-separated stand-ins")
+    q.add_argument("--datasets", default="cars,faces,geo,places,xray",
+                   help="comma-separated stand-ins, or 'none' (only Fashion-MNIST); the results of an earlier run are kept for the others")
     q.add_argument("--no-fashion", action="store_true", help="skip the Fashion-MNIST part")
     q.add_argument("--notes", default=None, help="a text file appended to quality.md (analysis of missed targets)")
     q.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting of BENCHMARK_SETTINGS, e.g. --set steps=400")

@@ -135,3 +135,11 @@ def test_benchmark_cli_rejects_unknown_settings(capsys):
     from diffmine.cli import main
     with pytest.raises(SystemExit) as e: main(["benchmark-quality", "--set", "stepz=3"])
     assert e.value.code == 2 and "not a scalar setting" in capsys.readouterr().err
+
+
+def test_benchmark_cli_checks_booleans_and_standins(capsys):
+    from diffmine.cli import main
+    with pytest.raises(SystemExit) as e: main(["benchmark-quality", "--set", "fashion_ema=maybe"])
+    assert e.value.code == 2 and "fashion_ema=true" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e: main(["benchmark-quality", "--datasets", "cars,boats", "--no-fashion"])
+    assert e.value.code == 2 and "boats" in capsys.readouterr().err
