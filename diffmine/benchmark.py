@@ -40,7 +40,7 @@ BENCHMARK_SETTINGS = dict(
     fashion_ema=True,            # the classifier uses the exponential moving average of the weights
     fashion_test_per_class=1000, # Fashion-MNIST test images per class for the classifier (1,000 per class = all 10,000)
     fashion_draws=12, fashion_prune=(4, 3),  # 4 draws for all 10 classes, then 8 more for the best 3
-    fashion_map_per_class=2,     # test images per class for typicality maps and the figure of typical parts
+    fashion_map_per_class=6,     # test images per class for typicality maps, mined parts and the figure (6 shown per class)
 )
 
 TARGETS = dict(pointing=0.9, precision_T=0.9, shared_rate_T=0.05, auc_ratio=3.0, fashion_accuracy=0.85)
