@@ -12,7 +12,7 @@ import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 from PIL import Image, ImageOps
 from .config import (DiffmineError, progress, format_prompt, atomic_write, write_json, save_npz, npz_complete,
-                             remove_temporaries, processes,
+                             remove_temporaries, processes, read_table,
                              dataset_spec,
                              N_DRAWS, T_RANGE, SEED)
 from .data import Record, BadInputs, BadImage, load_image
@@ -358,9 +358,8 @@ def write_index(out, report:BadInputs|None=None) -> pd.DataFrame:
 
 def load_index(run) -> pd.DataFrame:
     "The `index.csv` of a typicality run folder."
-    f = Path(run)/"index.csv"
-    if not f.exists(): raise DiffmineError(f, "no typicality index here", "run `diffmine typicality MODEL DATA OUT` first")
-    return pd.read_csv(f, keep_default_na=False, dtype={c: str for c in ("key", "rel", "path", "label", "prompt")})
+    return read_table(Path(run)/"index.csv", "no typicality index here", "run `diffmine typicality MODEL DATA OUT` first",
+                      ("key", "rel", "path", "label", "prompt"))
 
 def load_typicality(run, key_or_rel:str,
                     size:tuple|str|None="original", # "original", (height, width), or None for the UNet's resolution
