@@ -11,9 +11,9 @@ from .config import (DiffmineError, progress, format_prompt, atomic_write, write
                              remove_temporaries, processes, dataset_spec,
                              N_DRAWS, SEED, PATCHES_PER_IMAGE, TOP_PER_LABEL)
 from .data import BadInputs, BadImage, load_image
-from .models import DiffusionModel, image_tensor, repeat_conditioning, cat_conditioning
-from .typicality import (image_key, original_size, balanced, write_index, load_index, _resolve_prompts,
-                                 _known_labels)
+from .models import DiffusionModel, image_tensor
+from .typicality import (image_key, original_size, balanced, write_index, load_index, resolve_prompts,
+                                 known_labels, difference_maps)
 from .patches import pooled_scores, nms_boxes, default_patch_size
 
 # %% auto #0
@@ -64,23 +64,9 @@ def unit_maps(model:DiffusionModel, x0:torch.Tensor, # clean latent (1, C, h, w)
               antithetic:bool=True, batch_size:int=50,
              ) -> tuple:
     "Per-unit difference maps (units, h, w) float32, per-draw image means (draws,), and UNet evaluations spent."
-    sched, x0 = model.scheduler, x0.float()
-    abar = sched.alphas_cumprod.to(torch.float32)
-    vpred = sched.config.prediction_type == "v_prediction"
-    diffs, evals = [], 0
-    for i in range(0, len(t), batch_size):
-        tb, eb = t[i:i + batch_size].to(x0.device), eps[i:i + batch_size].to(x0.device)
-        b = len(tb)
-        a = abar[tb.cpu()].to(x0.device).view(b, 1, 1, 1)
-        xt = a.sqrt() * x0 + (1 - a).sqrt() * eb
-        target = a.sqrt() * eb - (1 - a).sqrt() * x0 if vpred else eb
-        kw = cat_conditioning(repeat_conditioning(cond, b), repeat_conditioning(null, b))
-        pred = model.unet(torch.cat([xt, xt]).to(model.unet.dtype), torch.cat([tb, tb]), **kw).sample
-        err = (pred.float() - torch.cat([target, target])).pow(2).mean(1)      # (2b, h, w): channel mean
-        diffs.append((err[b:] - err[:b]).cpu()); evals += 2 * b               # null minus conditional
-    d = torch.cat(diffs)
+    d = difference_maps(model, x0, cond, null, t, eps, batch_size)           # (draws, h, w): null minus conditional
     units = (d[:len(d) // 2] + d[len(d) // 2:]) / 2 if antithetic else d
-    return units.numpy(), d.mean((1, 2)).numpy(), evals
+    return units.numpy(), d.mean((1, 2)).numpy(), 2 * len(d)                 # two UNet evaluations per draw
 
 # %% ../nbs/17_adaptive.ipynb #36159d8e
 def window_stats(stages:list,     # per stage, the unit maps (m_s, h, w) in strata order
@@ -174,7 +160,7 @@ def adaptive_typicality(model:DiffusionModel, records:list, out,
                             "launch it without torchrun/accelerate, or use the full protocol to shard")
     if cache_dtype not in ("float32", "float16"):
         raise DiffmineError(f"cache_dtype={cache_dtype!r}", "unknown cache dtype", "use 'float32' or 'float16'")
-    template, null_prompt = _resolve_prompts(model, template, null_prompt, layout)
+    template, null_prompt = resolve_prompts(model, template, null_prompt, layout)
     dataset = dataset_spec(model.spec.get("dataset") or layout or "generic").name
     t_range = tuple(t_range or dataset_spec(dataset).t_range)
     evals_per_unit = 4 if antithetic else 2
@@ -194,7 +180,7 @@ def adaptive_typicality(model:DiffusionModel, records:list, out,
                                 "use another output folder, or delete this one to recompute")
     write_json(out/"run.json", {"params": params})
     remove_temporaries(out); remove_temporaries(out/"maps"); remove_temporaries(out/_STATE)
-    records, skipped = _known_labels(model, records)
+    records, skipped = known_labels(model, records)
     for path, reason in skipped: report.add(path, reason)
     records = balanced(records, limit)
     spec = dataset_spec(dataset)

@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 import numpy as np, pandas as pd
 from sklearn.cluster import KMeans
-from .config import DiffmineError, atomic_write, remove_temporaries, processes, N_CLUSTERS, DIFT_T, DIFT_UP_BLOCK, DIFT_ENSEMBLE
+from .config import (DiffmineError, atomic_write, remove_temporaries, processes, read_table,
+                             N_CLUSTERS, DIFT_T, DIFT_UP_BLOCK, DIFT_ENSEMBLE)
 from .models import DiffusionModel
 from .features import compute_features, patch_descriptors
 
@@ -55,7 +56,7 @@ def cluster_patches(patches:pd.DataFrame,   # mined patches: at least `label` an
     return df.sort_values(["label", "cluster_rank", "member_rank"], kind="stable").reset_index(drop=True)
 
 # %% ../nbs/08_clusters.ipynb #e92b652d
-_STR_COLUMNS = {"key": str, "rel": str, "path": str, "label": str, "ranking": str}
+_STR_COLUMNS = ("key", "rel", "path", "label", "ranking")
 
 def cluster_run(model:DiffusionModel,
                 run,                      # a typicality run folder with patches.csv
@@ -65,8 +66,7 @@ def cluster_run(model:DiffusionModel,
                ) -> pd.DataFrame:
     "DIFT features, descriptors and per-label clusters of a run's mined patches; writes `run/clusters.csv` (None on other than the main process)."
     run = Path(run); f = run/"patches.csv"
-    if not f.exists(): raise DiffmineError(f, "no mined patches here", "mine patches first (diffmine.patches)")
-    patches = pd.read_csv(f, keep_default_na=False, dtype=_STR_COLUMNS)
+    patches = read_table(f, "no mined patches here", "mine patches first (diffmine.patches)", _STR_COLUMNS)
     sel = patches[patches.ranking == ranking].reset_index(drop=True)
     if not len(sel):
         raise DiffmineError(f, f"no patches of ranking {ranking!r} (rankings here: {sorted(patches.ranking.unique())})",
@@ -84,6 +84,5 @@ def cluster_run(model:DiffusionModel,
 
 def load_clusters(run) -> pd.DataFrame:
     "The `clusters.csv` of a run folder (see `cluster_run`)."
-    f = Path(run)/"clusters.csv"
-    if not f.exists(): raise DiffmineError(f, "no clusters here", "run diffmine.clusters.cluster_run(model, run) first")
-    return pd.read_csv(f, keep_default_na=False, dtype=_STR_COLUMNS)
+    return read_table(Path(run)/"clusters.csv", "no clusters here", "run diffmine.clusters.cluster_run(model, run) first",
+                      _STR_COLUMNS)

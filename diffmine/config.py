@@ -15,8 +15,8 @@ __all__ = ['NUM_TRAIN_TIMESTEPS', 'T_RANGE', 'T_RANGE_FULL', 'N_DRAWS', 'SEED', 
            'GENERIC_TEMPLATE', 'GENERIC_NULL', 'AUCPR_THRESHOLDS', 'BLUR_PER_PX', 'FASHION_DIR', 'PNP_STEPS',
            'PNP_GUIDANCE', 'PNP_FEATURE_FRACTION', 'PNP_ATTN_FRACTION', 'PNP_FEATURE_LAYER', 'PNP_ATTN_LAYERS',
            'COTYP_TOP', 'COTYP_DIMS', 'DATASETS', 'LAYOUT_TO_DATASET', 'DatasetSpec', 'format_prompt', 'dataset_spec',
-           'DiffmineError', 'atomic_write', 'write_json', 'save_npz', 'npz_complete', 'remove_temporaries', 'Processes',
-           'processes', 'quiet', 'progress']
+           'DiffmineError', 'atomic_write', 'write_json', 'save_npz', 'npz_complete', 'remove_temporaries',
+           'read_table', 'Processes', 'processes', 'quiet', 'progress']
 
 # %% ../nbs/00_config.ipynb #d1a1bda2
 NUM_TRAIN_TIMESTEPS = 1000     # T of the DDPM noise schedule (Stable Diffusion 1.5)
@@ -138,6 +138,18 @@ def remove_temporaries(folder) -> list:
         else: p.unlink(missing_ok=True)
         gone.append(p)
     return gone
+
+# %% ../nbs/00_config.ipynb #169e578e
+def read_table(path,             # a CSV file a stage wrote
+               problem:str,      # what is wrong when it is missing, e.g. "no typicality index here"
+               fix:str,          # what to run to make it
+               str_columns=(),   # columns read as text, as written
+              ):
+    "A table a stage wrote (a pandas DataFrame), text columns kept as text; a `DiffmineError` when it is missing."
+    import pandas as pd
+    f = Path(path)
+    if not f.exists(): raise DiffmineError(f, problem, fix)
+    return pd.read_csv(f, keep_default_na=False, dtype={c: str for c in str_columns})
 
 # %% ../nbs/00_config.ipynb #cb7ccb86
 @dataclass

@@ -135,24 +135,6 @@ def garment_fraction(patches,                  # a patches table (`diffmine.patc
 def overlays_figure(run,                       # a typicality run folder
                     per_label:int=3,           # images per class, most typical first
                     labels=None, alpha:float=0.6):
-    "Classes as columns; per image a row of the image and a row of its blurred positive typicality on top."
-    import matplotlib.pyplot as plt
-    from diffmine.typicality import load_index, load_typicality
-    from diffmine.figures import display_map
-    idx = load_index(run); labels = labels or sorted(idx.label.unique())
-    fig, axes = plt.subplots(2 * per_label, len(labels), figsize=(0.95 * len(labels), 2.0 * per_label), squeeze=False)
-    for j, lab in enumerate(labels):
-        sel = idx[idx.label == lab].sort_values("typicality", ascending=False).head(per_label)
-        for i in range(per_label):
-            a, b = axes[2 * i, j], axes[2 * i + 1, j]
-            a.set_axis_off(); b.set_axis_off()
-            if i >= len(sel): continue
-            r = sel.iloc[i]
-            img = np.asarray(Image.open(r.path).convert("L"))
-            a.imshow(img, cmap="gray", vmin=0, vmax=255)
-            b.imshow(img, cmap="gray", vmin=0, vmax=255)
-            b.imshow(display_map(load_typicality(run, r.key, size=img.shape)), cmap="inferno", alpha=alpha, vmin=0, vmax=1)
-            b.set_title(f"T = {r.typicality:+.1e}", fontsize=5, pad=1)
-        axes[0, j].set_title(lab, fontsize=7, fontweight="bold")
-    fig.tight_layout(pad=0.3, h_pad=0.3, w_pad=0.2)
-    return fig
+    "Classes as columns; per image a row of the grey image and a row of its blurred positive typicality on top."
+    from diffmine.figures import typicality_figure
+    return typicality_figure(run, per_label, labels, alpha=alpha, labels_as_columns=True, cmap="gray")

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from .config import (DiffmineError, progress, format_prompt, write_json, save_npz, npz_complete,
-                             remove_temporaries, processes,
+                             remove_temporaries, processes, read_table,
                              DIFT_T, DIFT_UP_BLOCK, DIFT_ENSEMBLE)
 from .data import BadInputs, BadImage, load_image
 from .models import DiffusionModel, image_tensor, repeat_conditioning
@@ -65,9 +65,8 @@ def dift_features(model:DiffusionModel,
 
 # %% ../nbs/07_features.ipynb #167080e7
 def _read_index(run:Path) -> pd.DataFrame:
-    f = run/"index.csv"
-    if not f.exists(): raise DiffmineError(f, "no typicality index here", "run `diffmine typicality MODEL DATA OUT` first")
-    return pd.read_csv(f, keep_default_na=False, dtype={"key": str, "rel": str, "path": str, "label": str, "prompt": str})
+    return read_table(run/"index.csv", "no typicality index here", "run `diffmine typicality MODEL DATA OUT` first",
+                      ("key", "rel", "path", "label", "prompt"))
 
 def run_template(run) -> str:
     "The prompt template a typicality run folder was computed with (its `run.json`)."

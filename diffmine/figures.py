@@ -55,31 +55,43 @@ def typicality_figure(run,                 # typicality run folder
                       per_label:int=6,     # images per label, highest typicality first
                       labels=None,         # which labels (default: all)
                       outline=None,        # optional `outline(rel, label) -> bool mask` drawn as a contour
-                      alpha:float=0.6, title:str|None=None):
+                      alpha:float=0.6, title:str|None=None,
+                      labels_as_columns:bool=False, # a column per label (each image above its overlay), not two rows
+                      cmap:str|None=None,  # draw the images in grey with this colour map (e.g. "gray"); None: in colour
+                     ):
     "A figure: per label, images and their typicality overlays (the most typical images of each label)."
     idx = load_index(run)
     labels = labels or sorted(idx.label.unique())
-    fig, axes = plt.subplots(2 * len(labels), per_label, figsize=(1.3 * per_label, 2.7 * len(labels)), squeeze=False)
+    if labels_as_columns:                  # label i, image j: rows 2j (image) and 2j + 1 (overlay) of column i
+        fig, axes = plt.subplots(2 * per_label, len(labels), figsize=(0.95 * len(labels), 2.0 * per_label), squeeze=False)
+        cells, t_size, h_pad = (lambda i, j: (axes[2 * j, i], axes[2 * j + 1, i])), 5, 0.3
+    else:                                  # label i: row 2i the images, row 2i + 1 their overlays
+        fig, axes = plt.subplots(2 * len(labels), per_label, figsize=(1.3 * per_label, 2.7 * len(labels)), squeeze=False)
+        cells, t_size, h_pad = (lambda i, j: (axes[2 * i, j], axes[2 * i + 1, j])), 6, 0.6
+    shown = {} if cmap is None else dict(cmap=cmap, vmin=0, vmax=255)
     for i, lab in enumerate(labels):
         sel = idx[idx.label == lab].sort_values("typicality", ascending=False).head(per_label)
         for j in range(per_label):
-            a, b = axes[2 * i, j], axes[2 * i + 1, j]
+            a, b = cells(i, j)
             a.set_axis_off(); b.set_axis_off()
             if j >= len(sel): continue
             r = sel.iloc[j]
-            try: img = np.asarray(load_image(r.path, max_side=OVERLAY_MAX_SIDE))   # a large photo: a reduced decode
+            try: im = load_image(r.path, max_side=OVERLAY_MAX_SIDE)   # a large photo: a reduced decode
             except BadImage: continue
+            img = np.asarray(im if cmap is None else im.convert("L"))
             m = load_typicality(run, r.key, size=img.shape[:2])
-            a.imshow(img); b.imshow(img); b.imshow(display_map(m), cmap="inferno", alpha=alpha, vmin=0, vmax=1)
+            a.imshow(img, **shown); b.imshow(img, **shown)
+            b.imshow(display_map(m), cmap="inferno", alpha=alpha, vmin=0, vmax=1)
             if outline is not None:
                 o = outline(r.rel, r.label)
                 if o is not None and o.shape[:2] != img.shape[:2]:
                     o = np.asarray(Image.fromarray(np.asarray(o, np.uint8)).resize(img.shape[1::-1], Image.NEAREST)) > 0
                 if o is not None and o.any():
                     for ax in (a, b): ax.contour(o.astype(float), levels=[0.5], colors="cyan", linewidths=0.6)
-            b.set_title(f"T = {r.typicality:+.1e}", fontsize=6, pad=1)
-        axes[2 * i, 0].set_title(lab, fontsize=9, loc="left", fontweight="bold")
-    fig.tight_layout(pad=0.3, h_pad=0.6, w_pad=0.2)
+            b.set_title(f"T = {r.typicality:+.1e}", fontsize=t_size, pad=1)
+        if labels_as_columns: axes[0, i].set_title(lab, fontsize=7, fontweight="bold")
+        else: axes[2 * i, 0].set_title(lab, fontsize=9, loc="left", fontweight="bold")
+    fig.tight_layout(pad=0.3, h_pad=h_pad, w_pad=0.2)
     if title: fig.suptitle(title, fontsize=9, y=1.0, va="bottom")
     return fig
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from PIL import Image
 from .config import (DiffmineError, progress, atomic_write, write_json, save_npz, dataset_spec, DATASETS,
-                             remove_temporaries,
+                             remove_temporaries, read_table,
                              format_prompt,
                              DatasetSpec, PATCHES_PER_IMAGE, TOP_PER_LABEL)
 from .typicality import load_index, load_typicality, write_index, image_key
@@ -202,9 +202,8 @@ def load_patches(run,                     # a typicality run folder where `mine_
                  ranking:str|None=None,   # keep one ranking ("T", "rand" or "-T"); None keeps all
                 ) -> pd.DataFrame:
     "The mined patches of a run (`patches.csv`), optionally of one ranking."
-    f = Path(run)/"patches.csv"
-    if not f.exists(): raise DiffmineError(f, "no mined patches here", "run `mine_patches` (`diffmine patches RUN`) first")
-    df = pd.read_csv(f, keep_default_na=False, dtype={"key": str, "rel": str, "path": str, "label": str, "ranking": str})
+    df = read_table(Path(run)/"patches.csv", "no mined patches here", "run `mine_patches` (`diffmine patches RUN`) first",
+                    ("key", "rel", "path", "label", "ranking"))
     if ranking is None: return df
     if ranking not in RANKINGS: raise ValueError(f"unknown ranking {ranking!r}: choose from {RANKINGS}")
     return df[df.ranking == ranking].reset_index(drop=True)

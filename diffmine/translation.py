@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from PIL import Image
 from .config import (DiffmineError, progress, format_prompt, atomic_write, write_json, save_npz, npz_complete,
-                             dataset_spec, N_DRAWS, SEED, PATCHES_PER_IMAGE, N_CLUSTERS, DIFT_T, DIFT_UP_BLOCK,
+                             dataset_spec, read_table, N_DRAWS, SEED, PATCHES_PER_IMAGE, N_CLUSTERS, DIFT_T, DIFT_UP_BLOCK,
                              DIFT_ENSEMBLE, PNP_STEPS, PNP_GUIDANCE, PNP_FEATURE_FRACTION, PNP_ATTN_FRACTION,
                              PNP_FEATURE_LAYER, PNP_ATTN_LAYERS, COTYP_TOP, COTYP_DIMS)
 from .data import Record, BadInputs, BadImage, load_image, label_names
@@ -304,9 +304,8 @@ def write_manifest(out, records:list, labels:list, template:str) -> pd.DataFrame
 
 def load_manifest(out) -> pd.DataFrame:
     "The `manifest.csv` of a translation run."
-    f = Path(out)/"manifest.csv"
-    if not f.exists(): raise DiffmineError(f, "no translation manifest here", "run `diffmine translate MODEL DATA OUT` first")
-    return pd.read_csv(f, keep_default_na=False, dtype={c: str for c in MANIFEST_COLUMNS[:8]})
+    return read_table(Path(out)/"manifest.csv", "no translation manifest here",
+                      "run `diffmine translate MODEL DATA OUT` first", MANIFEST_COLUMNS[:8])
 
 # %% ../nbs/09_translation.ipynb #31b457b7
 def _translation_records(out:Path, man:pd.DataFrame) -> list:
@@ -398,9 +397,8 @@ def cotypical_clusters(model:DiffusionModel,
 
 def load_cotypical_clusters(out) -> pd.DataFrame:
     "The `cotypicality/clusters.csv` of a translation run."
-    f = Path(out)/"cotypicality"/"clusters.csv"
-    if not f.exists(): raise DiffmineError(f, "no co-typicality clusters here", "run cotypical_clusters(model, out) first")
-    return pd.read_csv(f, keep_default_na=False, dtype={c: str for c in CLUSTER_KEYS})
+    return read_table(Path(out)/"cotypicality"/"clusters.csv", "no co-typicality clusters here",
+                      "run cotypical_clusters(model, out) first", CLUSTER_KEYS)
 
 # %% ../nbs/09_translation.ipynb #08a6af53
 def translation_figure(out,                      # a translation run with co-typicality clusters

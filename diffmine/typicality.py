@@ -12,16 +12,16 @@ import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 from PIL import Image, ImageOps
 from .config import (DiffmineError, progress, format_prompt, atomic_write, write_json, save_npz, npz_complete,
-                             remove_temporaries, processes,
+                             remove_temporaries, processes, read_table,
                              dataset_spec,
                              N_DRAWS, T_RANGE, SEED)
 from .data import Record, BadInputs, BadImage, load_image
 from .models import DiffusionModel, image_tensor, repeat_conditioning, cat_conditioning
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'ATTENTION', 'draws', 'check_engine', 'unet_engine', 'typicality_map', 'OracleUNet', 'image_key',
-           'original_size', 'balanced', 'compute_typicality', 'write_index', 'load_index', 'load_typicality',
-           'label_typicality', 'classify_records']
+__all__ = ['PRECISIONS', 'ATTENTION', 'draws', 'check_engine', 'unet_engine', 'typicality_map', 'difference_maps', 'OracleUNet',
+           'image_key', 'original_size', 'balanced', 'resolve_prompts', 'compute_typicality', 'known_labels',
+           'write_index', 'load_index', 'load_typicality', 'label_typicality', 'classify_records']
 
 # %% ../nbs/05_typicality.ipynb #ada166e7
 def draws(shape:tuple,            # shape of one clean latent (C, h, w)
@@ -107,17 +107,17 @@ class _Scorer:
         self.vpred = model.scheduler.config.prediction_type == "v_prediction"
         self._draws, self._conds = _LRU(4), _LRU(4)
 
+    def split(self, t:torch.Tensor, eps:torch.Tensor) -> list:
+        "Draws t (n,), eps (n, *shape) cut into UNet calls on the device, each as `batches` gives them."
+        t, eps, bs = t.to(self.device), eps.to(self.device), self.batch_size  # one copy
+        a = self.model.scheduler.alphas_cumprod.to(torch.float32).to(self.device)[t].view(-1, 1, 1, 1)
+        sa, sb = a.sqrt(), (1 - a).sqrt()
+        return [(torch.cat([t[i:i + bs]] * 2), eps[i:i + bs], sa[i:i + bs], sb[i:i + bs]) for i in range(0, len(t), bs)]
+
     def batches(self, shape:tuple) -> list:
         "Per UNet call (t, t) (2b,), eps (b, *shape), sqrt(abar_t), sqrt(1 - abar_t) (b, 1, 1, 1); made once per shape."
-        def make():
-            sched = self.model.scheduler
-            t, eps = draws(tuple(shape), self.n, self.t_range, sched.config.num_train_timesteps, self.seed)
-            t, eps = t.to(self.device), eps.to(self.device)                 # one copy per shape
-            a = sched.alphas_cumprod.to(torch.float32).to(self.device)[t].view(-1, 1, 1, 1)
-            sa, sb = a.sqrt(), (1 - a).sqrt()
-            return [(torch.cat([t[i:i + self.batch_size]] * 2), eps[i:i + self.batch_size], sa[i:i + self.batch_size],
-                     sb[i:i + self.batch_size]) for i in range(0, self.n, self.batch_size)]
-        return self._draws.get_or_make(tuple(shape), make)
+        return self._draws.get_or_make(tuple(shape), lambda: self.split(
+            *draws(tuple(shape), self.n, self.t_range, self.model.scheduler.config.num_train_timesteps, self.seed)))
 
     def conditioning(self, prompt:str, b:int) -> dict:
         "UNet keyword arguments of one call: `prompt` b times, then the null prompt b times."
@@ -125,22 +125,29 @@ class _Scorer:
             repeat_conditioning(self.model.conditioning(prompt), b),
             repeat_conditioning(self.model.conditioning(self.null_prompt), b)))
 
-    @torch.no_grad()
-    def __call__(self, x0:torch.Tensor, prompt:str) -> tuple:
-        "Signed typicality (h, w) and per-draw image means (n,) of one clean latent (1, C, h, w), both on the CPU."
-        x0 = x0.to(self.device, torch.float32)
+    def differences(self, x0:torch.Tensor,   # clean latent (1, C, h, w), float32 on the device
+                    batches:list,                # UNet calls (`batches` or `split`)
+                    conditioning,                # b -> UNet keyword arguments: the conditional b times, then the null b times
+                   ):
+        "Per UNet call, the null-minus-conditional squared error (b, h, w) of each draw (channel mean), on the device."
         shape = tuple(x0.shape[1:])
-        total, per_draw = torch.zeros(shape[1:], dtype=torch.float32, device=self.device), []
-        for t2, eps, sa, sb in self.batches(shape):
+        for t2, eps, sa, sb in batches:
             b = len(eps)
             xt = sa * x0 + sb * eps
             target = sa * eps - sb * x0 if self.vpred else eps
             inp = torch.cat([xt, xt]).to(self.dtype)
             if self.channels_last: inp = inp.contiguous(memory_format=torch.channels_last)
             with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
-                pred = self.model.unet(inp, t2, **self.conditioning(prompt, b)).sample
+                pred = self.model.unet(inp, t2, **conditioning(b)).sample
             err = (pred.float().view(2, b, *shape) - target).pow(2).mean(2)     # (2, b, h, w): channel mean
-            diff = err[1] - err[0]                                             # null minus conditional
+            yield err[1] - err[0]                                              # null minus conditional
+
+    @torch.no_grad()
+    def __call__(self, x0:torch.Tensor, prompt:str) -> tuple:
+        "Signed typicality (h, w) and per-draw image means (n,) of one clean latent (1, C, h, w), both on the CPU."
+        x0 = x0.to(self.device, torch.float32)
+        total, per_draw = torch.zeros(x0.shape[2:], dtype=torch.float32, device=self.device), []
+        for diff in self.differences(x0, self.batches(tuple(x0.shape[1:])), lambda b: self.conditioning(prompt, b)):
             total += diff.sum(0); per_draw.append(diff.mean((1, 2)))
         return (total / self.n).cpu(), torch.cat(per_draw).cpu()
 
@@ -154,6 +161,18 @@ def typicality_map(model:DiffusionModel, x0:torch.Tensor, # clean latent (1, C, 
                   ) -> tuple:
     "Signed typicality at the UNet's resolution (h, w) float32, and the per-draw image means (n,)."
     return _Scorer(model, null_prompt, n, t_range, seed, batch_size, precision, _is_channels_last(model.unet))(x0, prompt)
+
+@torch.no_grad()
+def difference_maps(model:DiffusionModel, x0:torch.Tensor, # clean latent (1, C, h, w)
+                    cond:dict, null:dict,       # UNet conditioning of the conditional and of the null prompt (one prompt each)
+                    t:torch.Tensor, eps:torch.Tensor, # explicit draws: t (n,), eps (n, C, h, w)
+                    batch_size:int=50,          # draws per UNet call
+                    precision:str="fp32", channels_last:bool=False,
+                   ) -> torch.Tensor:
+    "Per draw, the null-minus-conditional squared error map (n, h, w) float32 on the CPU: `typicality_map`'s loop, given draws."
+    s = _Scorer(model, "", len(t), batch_size=batch_size, precision=precision, channels_last=channels_last)
+    kw = lambda b: cat_conditioning(repeat_conditioning(cond, b), repeat_conditioning(null, b))
+    return torch.cat(list(s.differences(x0.to(s.device, torch.float32), s.split(t, eps), kw))).cpu()
 
 # %% ../nbs/05_typicality.ipynb #5635676d
 class OracleUNet(torch.nn.Module):
@@ -199,7 +218,8 @@ def balanced(records:list, limit:int|None) -> list:
     return sorted(out, key=lambda r: r.rel)
 
 # %% ../nbs/05_typicality.ipynb #fe21c6d8
-def _resolve_prompts(model, template, null_prompt, layout):
+def resolve_prompts(model:DiffusionModel, template:str|None, null_prompt:str|None, layout:str|None) -> tuple:
+    "(template, null prompt): the ones given, else the model's own (its diffmine.json), else those of the layout's dataset."
     spec = dataset_spec(layout or "generic")
     template = template or model.spec.get("template") or spec.template
     null_prompt = null_prompt if null_prompt is not None else model.spec.get("null_prompt", spec.null_prompt)
@@ -251,7 +271,7 @@ def compute_typicality(model:DiffusionModel, records:list, out,
     engine = check_engine(model.device, precision, attention, channels_last)
     out = Path(out); (out/"maps").mkdir(parents=True, exist_ok=True)
     report = report if report is not None else BadInputs()
-    template, null_prompt = _resolve_prompts(model, template, null_prompt, layout)
+    template, null_prompt = resolve_prompts(model, template, null_prompt, layout)
     dataset = dataset_spec(model.spec.get("dataset") or layout or "generic").name
     t_range = tuple(t_range or dataset_spec(dataset).t_range)
     params = dict(draws=n, t_range=list(t_range), seed=seed, template=template, null_prompt=null_prompt,
@@ -268,7 +288,7 @@ def compute_typicality(model:DiffusionModel, records:list, out,
         write_json(out/"run.json", {"params": params})
         remove_temporaries(out); remove_temporaries(out/"maps")            # left by a killed run
     group.barrier()
-    records, skipped = _known_labels(model, records)
+    records, skipped = known_labels(model, records)
     records = balanced(records, limit)
     work = []                                                               # (position, record, cache file) to compute
     for i, r in group.shard(list(enumerate(records))):                      # (position, record): idx[rank::world]
@@ -299,7 +319,7 @@ def compute_typicality(model:DiffusionModel, records:list, out,
     group.barrier()                                                          # the merged index is written
     return df if group.main else load_index(out)
 
-def _known_labels(model, records) -> tuple:
+def known_labels(model:DiffusionModel, records:list) -> tuple:
     "The records whose labels the model was trained on (its diffmine.json `labels`), and (path, reason) of the others."
     known = model.spec.get("labels")
     if not known: return records, []                                         # e.g. a hub model: no list to check
@@ -338,9 +358,8 @@ def write_index(out, report:BadInputs|None=None) -> pd.DataFrame:
 
 def load_index(run) -> pd.DataFrame:
     "The `index.csv` of a typicality run folder."
-    f = Path(run)/"index.csv"
-    if not f.exists(): raise DiffmineError(f, "no typicality index here", "run `diffmine typicality MODEL DATA OUT` first")
-    return pd.read_csv(f, keep_default_na=False, dtype={c: str for c in ("key", "rel", "path", "label", "prompt")})
+    return read_table(Path(run)/"index.csv", "no typicality index here", "run `diffmine typicality MODEL DATA OUT` first",
+                      ("key", "rel", "path", "label", "prompt"))
 
 def load_typicality(run, key_or_rel:str,
                     size:tuple|str|None="original", # "original", (height, width), or None for the UNet's resolution
@@ -402,7 +421,7 @@ def classify_records(model:DiffusionModel, records:list,
                     ) -> pd.DataFrame:
     "Typicality-as-classifier over `records`: per image the argmax over `labels` of T(x | c), and every T(x | c)."
     report = report if report is not None else BadInputs()
-    template, null_prompt = _resolve_prompts(model, template, null_prompt, layout)
+    template, null_prompt = resolve_prompts(model, template, null_prompt, layout)
     t_range = tuple(t_range or dataset_spec(model.spec.get("dataset") or layout or "generic").t_range)
     prompts = [format_prompt(template, l) for l in labels]
     cols = ["rel", "label", "pred", "draws", "seconds"] + [f"T:{l}" for l in labels]
