@@ -20,9 +20,9 @@ from .evaluation import localisation, patch_quality, cluster_quality, label_area
 from .figures import patches_figure, typicality_figure, save_figure
 
 # %% auto #0
-__all__ = ['BENCHMARK_SETTINGS', 'TARGETS', 'base_caption', 'standins', 'train_base', 'finetune_standin', 'evaluate_model',
-           'oracle_metrics', 'fashion_benchmark', 'quality_table', 'targets_table', 'quality_markdown',
-           'benchmark_quality']
+__all__ = ['BENCHMARK_SETTINGS', 'TARGETS', 'base_caption', 'standins', 'train_base', 'finetune_standin', 'train_seconds',
+           'evaluate_model', 'oracle_metrics', 'fashion_benchmark', 'quality_table', 'targets_table',
+           'quality_markdown', 'benchmark_quality']
 
 # %% ../nbs/16_benchmark.ipynb #298260b5
 BENCHMARK_SETTINGS = dict(
@@ -79,6 +79,15 @@ def _prompted(model_dir, name:str):
     model, s = load_model(model_dir, device="cpu"), dataset_spec(name)
     model.spec.update(template=s.template, null_prompt=s.null_prompt, dataset=name)
     return model
+def train_seconds(model_dir) -> float:
+    "Seconds of training behind a model folder, from its train_log.csv, summed over the runs that resumed it (0 if none)."
+    f = Path(model_dir)/"train_log.csv"
+    if not f.exists(): return 0.0
+    s = pd.read_csv(f)["seconds"].to_numpy()
+    if not len(s): return 0.0
+    ends = np.flatnonzero(np.diff(s) < 0)                 # a resumed run starts its clock again
+    return float(s[ends].sum() + s[-1])
+
 
 # %% ../nbs/16_benchmark.ipynb #fac741bf
 def evaluate_model(model_dir, name:str, root, records:list, run, st:dict) -> dict:
@@ -123,14 +132,12 @@ def fashion_benchmark(work, base, figures, st:dict) -> dict:
     fashion_mnist_dir()
     train = load_records(export_fashion_mnist(work/"data"/"fashion-train", "train", st["fashion_train_per_class"]))
     test = load_records(export_fashion_mnist(work/"data"/"fashion-test", "test", st["fashion_test_per_class"]))
-    t0 = time.time()
     model_dir = finetune(train, work/"fashion"/"model", GENERIC_TEMPLATE, GENERIC_NULL, base=str(base),
                          resolution=st["size"], steps=st["fashion_steps"], batch_size=st["fashion_batch_size"],
                          lr=st["fashion_lr"], cond_dropout=0.1, ema=st["fashion_ema"], checkpoint_every=250,
                          seed=st["seed"], resume=True)
-    t_train = time.time() - t0
+    t_train = train_seconds(model_dir)                  # all the training behind the model, also when resumed
     model = load_model(model_dir, device="cpu")
-    t0 = time.time()
     scores = classify_records(model, test, list(FASHION_CLASSES), work/"fashion"/"classify.csv", n=st["fashion_draws"],
                               seed=SEED, prune=tuple(st["fashion_prune"]) if st["fashion_prune"] else None)
     per_img, t_classify = float(scores.seconds.median()), float(scores.seconds.sum())
@@ -226,6 +233,8 @@ def quality_markdown(results:dict) -> str:
     out = ["# Mining quality benchmark", "",
            f"Written by `make benchmark-quality` ({results['date']}, {results['machine']}); every number is in quality.json.",
            "", "Settings: " + ", ".join(f"{k}={v}" for k, v in st.items()), "",
+           *([("Kept from earlier runs with the same settings (measured then): "
+               + ", ".join(f"{p} ({d})" for p, d in results["kept"].items())), ""] if results.get("kept") else []),
            "## Metrics, base and finetuned", "", _md(quality_table(results)), "", _LEGEND, "",
            "## Targets of issue 4 (finetuned models)", "", _md(targets_table(results)), ""]
     fm = results.get("fashion")
@@ -288,20 +297,17 @@ def benchmark_quality(work="runs/benchmark",     # models, typicality runs, cach
     previous = json.loads((out/"quality.json").read_text()) if keep and (out/"quality.json").exists() else {}
     kept = _kept(previous, st, tuple(datasets), fashion)
     data = standins(work, tuple(STANDINS), st["size"], st["seed"])
-    t0 = time.time()
     base = train_base(data, work/"base", st["base_steps"], st["base_batch_size"], st["base_lr"], st["size"], st["seed"])
     res = dict(settings=st, typicality_seed=SEED, targets=TARGETS, date=time.strftime("%Y-%m-%d %H:%M"),
                machine=f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}",
-               seconds=dict(base=time.time() - t0), standins=dict(kept.get("standins", {})))
-    res["kept"] = {part: previous["date"] for part in [*res["standins"], *(["fashion"] if "fashion" in kept else [])]}
-    for name in res["standins"]:
-        if f"finetune_{name}" in previous.get("seconds", {}): res["seconds"][f"finetune_{name}"] = previous["seconds"][f"finetune_{name}"]
+               seconds=dict(base=train_seconds(base)), standins=dict(kept.get("standins", {})))
+    parts = [*res["standins"], *(["fashion"] if "fashion" in kept else [])]
+    res["kept"] = {part: previous.get("kept", {}).get(part, previous["date"]) for part in parts}   # when it was measured
     if "fashion" in kept: res["fashion"] = kept["fashion"]
     for name in datasets:
         root, recs = data[name]
-        t0 = time.time()
         ft = finetune_standin(name, recs, base, work/name/"model", st["steps"], st["batch_size"], st["lr"], st["size"], st["seed"])
-        res["seconds"][f"finetune_{name}"] = time.time() - t0
+        res["seconds"][f"finetune_{name}"] = train_seconds(ft)
         r = {kind: evaluate_model(m, name, root, recs, work/name/kind, st) for kind, m in (("base", base), ("finetuned", ft))}
         b, f = r["base"]["localisation"]["auc_pr"], r["finetuned"]["localisation"]["auc_pr"]
         r["auc_pr_ratio"] = f / b if b > 0 else math.inf
