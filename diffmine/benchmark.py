@@ -79,6 +79,7 @@ def _prompted(model_dir, name:str):
     model, s = load_model(model_dir, device="cpu"), dataset_spec(name)
     model.spec.update(template=s.template, null_prompt=s.null_prompt, dataset=name)
     return model
+
 def train_seconds(model_dir) -> float:
     "Seconds of training behind a model folder, from its train_log.csv, summed over the runs that resumed it (0 if none)."
     f = Path(model_dir)/"train_log.csv"
@@ -268,7 +269,8 @@ def _kept(previous:dict, st:dict, datasets:tuple, fashion:bool) -> dict:
     "The parts of an earlier result that this run does not redo and that were made with the same settings."
     if not previous: return {}
     old = previous.get("settings", {})
-    same = lambda fashion_part: all(old.get(k) == v for k, v in st.items() if k.startswith("fashion_") == fashion_part)
+    as_json = lambda v: json.loads(json.dumps(v))           # tuples come back from quality.json as lists
+    same = lambda fashion_part: all(as_json(old.get(k)) == as_json(v) for k, v in st.items() if k.startswith("fashion_") == fashion_part)
     keep = {}
     if same(False):
         keep["standins"] = {n: r for n, r in previous.get("standins", {}).items() if n not in datasets}
