@@ -282,7 +282,8 @@ ADAPTIVE_SETTINGS = dict(size=32, seed=0, steps=400, batch_size=32, lr=2e-3,    
                          draws=100,        # the full protocol's N
                          top=8,            # K per label (64 images x 5 boxes over 8 labels: the top 20%, as 1000 of 5000 in the paper)
                          budget=ADAPTIVE_BUDGET, first=ADAPTIVE_FIRST, z=ADAPTIVE_Z, antithetic=True, halving=True,
-                         floor=True)       # also a second full run (another seed): the agreement of the protocol with itself
+                         floor=True,       # also a second full run (another seed): the agreement of the protocol with itself
+                         reference=0)      # > 0: also a run with this many draws (another seed), and every run compared with it
 
 def _spearman(a:pd.Series, b:pd.Series) -> float:
     "Spearman's rank correlation of two score series on their common index (average ranks for ties)."
@@ -371,6 +372,15 @@ def adaptive_benchmark(work="runs/benchmark-adaptive", # models and runs (resuma
             t0 = time.time(); compute_typicality(model, recs, work/name/"repeat", n=st["draws"], seed=SEED + 1, **kw); sec["repeat"] = time.time() - t0
             r["repeat"] = dict(seed=SEED + 1, unet_evals=2 * st["draws"] * images,
                                **_compare(work/name/"repeat", work/name/"full", root, full_patches=full_p, **mine))
+        if st["reference"]:                                  # a high-precision estimate: how close each run gets to the truth
+            ref = work/name/f"reference-{st['reference']}"
+            t0 = time.time(); compute_typicality(model, recs, ref, n=st["reference"], seed=SEED + 2, **kw); sec["reference"] = time.time() - t0
+            ref_p = mine_patches_T(ref, **mine)
+            r["reference"] = dict(draws=st["reference"], seed=SEED + 2, unet_evals=2 * st["reference"] * images)
+            for kind in ("full", "adaptive", "uniform", "repeat"):
+                if kind not in r: continue
+                c = _compare(work/name/kind, ref, root, full_patches=ref_p, **mine)
+                r[kind]["vs_reference"] = {m: c[m] for m in ("overlap", "overlap_exact", "spearman")}
         a = r["adaptive"]
         r["met"] = dict(saving=bool(a["saving"] >= ADAPTIVE_TARGETS["saving"]), overlap=bool(a["overlap"] >= ADAPTIVE_TARGETS["overlap"]),
                         spearman=bool(a["spearman"] >= ADAPTIVE_TARGETS["spearman"]))
