@@ -8,10 +8,11 @@ import json
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from .config import (DiffmineError, progress, format_prompt, write_json, save_npz, npz_complete,
-                             remove_temporaries, processes, read_table,
+                             remove_temporaries, processes,
                              DIFT_T, DIFT_UP_BLOCK, DIFT_ENSEMBLE)
 from .data import BadInputs, BadImage, load_image
 from .models import DiffusionModel, image_tensor, repeat_conditioning
+from .typicality import load_index
 
 # %% auto #0
 __all__ = ['dift_features', 'run_template', 'compute_features', 'patch_descriptors']
@@ -64,10 +65,6 @@ def dift_features(model:DiffusionModel,
     return out.float().mean(0).cpu()
 
 # %% ../nbs/07_features.ipynb #167080e7
-def _read_index(run:Path) -> pd.DataFrame:
-    return read_table(run/"index.csv", "no typicality index here", "run `diffmine typicality MODEL DATA OUT` first",
-                      ("key", "rel", "path", "label", "prompt"))
-
 def run_template(run) -> str:
     "The prompt template a typicality run folder was computed with (its `run.json`)."
     f = Path(run)/"run.json"
@@ -98,7 +95,7 @@ def compute_features(model:DiffusionModel,
                     ) -> Path:
     "Compute and cache the DIFT map of every (selected) image of a typicality run; returns the `features/` folder."
     run = Path(run); out = run/"features"
-    index, template = _read_index(run), _check_template(model, run)
+    index, template = load_index(run), _check_template(model, run)
     params = _features_params(model, template, t, up_block, ensemble, seed, dtype)
     if (out/"params.json").exists():
         old = json.loads((out/"params.json").read_text())
