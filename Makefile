@@ -3,6 +3,7 @@
 #   make cli-demo   the same pipeline step by step with the `diffmine` command, on a 4-label planted set
 #   make test   notebooks (nbdev_test) + pytest + "library in sync with nbs/, notebooks clean, README current" (< 10 min)
 #   make test-slow   the end-to-end runs marked slow: kills and reruns, an 8000 px image, 2-process launches (CI runs it too)
+#   make base-model   pretrain diffmine-base (models/diffmine-base, committed) from nothing: about 2 hours on 2 CPU cores
 #   make lab    JupyterLab on nbs/
 #   make figures PROFILE=paper   the experiment notebooks on the real datasets (see data/README.md)
 #   diffmine reproduce --only fashion_mnist   the pipeline on real images, Fashion-MNIST (needs `make fashion-mnist`), not part of make demo
@@ -22,7 +23,7 @@ DEMO_DATA ?= data/demo-planted
 DEMO_RUN ?= runs/demo
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo cli-demo test test-slow test-all lab sync check-sync figures clean-demo fashion-mnist benchmark-quality benchmark-speed
+.PHONY: base-model base-model-sources install demo cli-demo test test-slow test-all lab sync check-sync figures clean-demo fashion-mnist benchmark-quality benchmark-speed
 PROFILE ?= demo
 
 install: $(STAMP)
@@ -61,7 +62,8 @@ test: install check-sync
 	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2
 	$(BIN)/pytest -q -m "not slow" tests
 
-test-slow: install
+# The slow tests include pretraining's first steps from nothing, which need the real-image sources of diffmine-base.
+test-slow: install fashion-mnist base-model-sources
 	$(BIN)/pytest -q -m slow tests
 
 test-all: test test-slow
@@ -84,6 +86,22 @@ fashion-mnist:
 	@test -f $(FASHION_DIR)/t10k-images-idx3-ubyte.gz || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "== installing dataset-fashion-mnist (apt-get)"; apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
 	  else echo "== Fashion-MNIST is not installed: run 'sudo apt-get install dataset-fashion-mnist' (Debian/Ubuntu); without it the benchmark skips its Fashion-MNIST part and the fashion_mnist experiment cannot run"; fi; }
+
+# diffmine-base, the demo's pretrained latent model, from nothing (models/diffmine-base; resumes from runs/base-model).
+# Real images from the registries: the photographs in scikit-image's wheel, npm's Google emoji, Debian's Fashion-MNIST.
+BASE_SRC := runs/base-model/sources
+SKIMAGE_SPEC := scikit-image==0.26.0
+EMOJI_SPEC := emoji-datasource-google@16.0.0
+base-model: install fashion-mnist base-model-sources
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/diffmine pretrain --work runs/base-model --photos "$$(ls $(BASE_SRC)/scikit_image-0.26.0-*.whl | head -1)" \
+	  --emoji $(BASE_SRC)/emoji-datasource-google-16.0.0.tgz
+
+base-model-sources: install
+	@mkdir -p $(BASE_SRC)
+	@ls $(BASE_SRC)/scikit_image-0.26.0-*.whl >/dev/null 2>&1 || $(PY) -m pip download -q --no-deps --only-binary=:all: "$(SKIMAGE_SPEC)" -d $(BASE_SRC)
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; } || { echo "== npm is needed for the emoji images"; exit 1; }
+	@test -f $(BASE_SRC)/emoji-datasource-google-16.0.0.tgz || (cd $(BASE_SRC) && npm pack -q $(EMOJI_SPEC) >/dev/null)
 
 # The quality benchmark (not a timed test): figures/benchmark/quality.json and quality.md. Resumes from $(BENCH_WORK).
 BENCH_WORK ?= runs/benchmark

@@ -4,16 +4,16 @@
 
 # %% ../nbs/99_cli.ipynb #d3bccc4d
 from __future__ import annotations
-import os, sys, argparse, json, time
+import os, sys, errno, argparse, json, time
 import torch
 from pathlib import Path
-from .config import (DiffmineError, write_json, processes, dataset_spec, format_prompt, N_DRAWS, SEED,
-                             COND_DROPOUT, LR, PATCHES_PER_IMAGE, TOP_PER_LABEL, DIFT_T, DIFT_UP_BLOCK, DIFT_ENSEMBLE,
-                             N_CLUSTERS, PNP_STEPS, PNP_GUIDANCE, PNP_FEATURE_FRACTION, PNP_ATTN_FRACTION, COTYP_TOP,
+from .config import (DiffmineError, positive, write_json, processes, dataset_spec, format_prompt, N_DRAWS,
+                             SEED, COND_DROPOUT, LR, PATCHES_PER_IMAGE, TOP_PER_LABEL, DIFT_T, DIFT_UP_BLOCK,
+                             DIFT_ENSEMBLE, N_CLUSTERS, PNP_STEPS, PNP_GUIDANCE, PNP_FEATURE_FRACTION, PNP_ATTN_FRACTION, COTYP_TOP,
                              COTYP_DIMS)
 from .data import load_records, detect_layout, BadInputs, LAYOUTS
 from . import synth
-from .models import load_model
+from .models import load_model, BASE_NAME
 from .finetune import finetune
 from .typicality import compute_typicality
 from .adaptive import adaptive_typicality, adaptive_cost, ADAPTIVE_BUDGET
@@ -26,6 +26,7 @@ from .reproduce import reproduce, REGISTRY
 from .translation import translate_dataset, compute_cotypicality, cotypical_clusters, translation_figure
 from .benchmark import benchmark_quality, BENCHMARK_SETTINGS
 from .speed import benchmark_speed, parse_setting, SPEED_SECTIONS, DEFAULT_SECTIONS
+from .pretrain import pretrain, BASE_TRAIN, BASE_SEED
 
 # %% auto #0
 __all__ = ['parser', 'main']
@@ -42,6 +43,12 @@ def _cmd_synth(args):
     else: root = synth.make_standin(args.kind, args.out, **kw)
     print(f"planted {args.kind} dataset in {root}" + (f" ({synth.STANDIN_LAYOUTS[args.kind]} layout)"
                                                       if args.kind in synth.STANDIN_LAYOUTS else ""))
+
+def _cmd_pretrain(args):
+    out = pretrain(args.out, args.work, photos=args.photos, emoji=args.emoji, fashion=args.fashion, steps=args.steps,
+                   batch_size=args.batch_size, lr=args.lr, vae_steps=args.vae_steps, seed=args.seed,
+                   command="diffmine pretrain " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["pretrain"] else "make base-model")
+    print(f"diffmine-base written to {out} (model card: {out}/README.md)")
 
 def _cmd_finetune(args):
     report = BadInputs()
@@ -110,9 +117,12 @@ def _cmd_gallery(args):
 def _cmd_figures(args):
     out, run = Path(args.out), Path(args.run)
     outline = synth.load_groundtruth(args.data).label_mask if args.data else None
+    patches = load_patches(run) if (run/"patches.csv").exists() else None
+    if patches is not None and not len(patches):
+        raise DiffmineError(run/"patches.csv", "holds no patches", f"mine them again: `diffmine mine {run}`")
     written = [save_figure(typicality_figure(run, per_label=args.per_label, outline=outline), out/"typicality")]
-    if (run/"patches.csv").exists():
-        written.append(save_figure(patches_figure(load_patches(run), n=args.per_label), out/"patches"))
+    if patches is not None:
+        written.append(save_figure(patches_figure(patches, n=args.per_label), out/"patches"))
     if (run/"clusters.csv").exists():
         c = load_clusters(run)
         for lab in sorted(c.label.unique()):
@@ -197,6 +207,60 @@ def _cmd_benchmark_speed(args):
     for name, r in res["sections"].items(): print(f"{name}: {r.get('summary', 'done')}")
     print(f"wrote {Path(args.out)/'speed.json'} and speed.md")
 
+# %% ../nbs/99_cli.ipynb #0c4eccbd
+_COUNTS = {   # verb: its options that count something (refused below 1)
+    "synth": ["n_per_label", "size"], "pretrain": ["steps", "batch_size", "vae_steps"],
+    "finetune": ["resolution", "steps", "batch_size", "checkpoint_every"],
+    "typicality": ["draws", "batch_size", "limit", "top", "patch"], "mine": ["patch", "per_image", "top"],
+    "cluster": ["k", "ensemble"], "figures": ["per_label"], "evaluate": ["k"],
+    "translate": ["limit", "steps", "inversion_steps", "targets_per_batch"],
+    "cotypical": ["draws", "k", "top", "dims", "ensemble", "figure_clusters"]}
+_OUTPUTS = {  # verb: (argument, its name in messages, checked only when it exists: a run folder it also reads)
+    "synth": [("out", "OUT", False)], "pretrain": [("out", "OUT", False), ("work", "--work", False)],
+    "finetune": [("out", "OUT", False)], "typicality": [("out", "OUT", False)], "mine": [("run", "RUN", True)],
+    "cluster": [("run", "RUN", True)], "gallery": [("out", "--out", False)], "figures": [("out", "OUT", False)],
+    "evaluate": [("out", "--out", False)], "translate": [("out", "OUT", False)], "cotypical": [("run", "RUN", True)],
+    "benchmark-quality": [("work", "--work", False), ("out", "--out", False)],
+    "benchmark-speed": [("work", "--work", False), ("out", "--out", False)]}
+
+def _check_out(path, shown:str):
+    "Refuse an output folder that cannot be made or written to."
+    p = Path(path).absolute()
+    if p.exists() and not p.is_dir():
+        raise DiffmineError(p, "is a file, not a folder", f"pass a folder as {shown}, or move the file away")
+    up = p
+    while not up.exists() and up != up.parent: up = up.parent
+    if not up.is_dir(): raise DiffmineError(up, f"is a file, not a folder, so {p} cannot be made", f"choose another {shown}")
+    if not os.access(up, os.W_OK | os.X_OK):
+        raise DiffmineError(up, "this folder is not writable", f"choose another {shown}, or make it writable (chmod u+w)")
+
+def _check_args(args):
+    "Refuse bad arguments before a verb reads or writes anything."
+    for dest in _COUNTS.get(args.verb, []):
+        if getattr(args, dest, None) is not None: positive("--" + dest.replace("_", "-"), getattr(args, dest))
+    if getattr(args, "t_range", None) is not None and not 0 <= args.t_range[0] < args.t_range[1] <= 1:
+        raise DiffmineError("--t-range {:g} {:g}".format(*args.t_range), "needs 0 <= LO < HI <= 1 (fractions of T)",
+                            "e.g. --t-range 0.1 0.7, the default of most datasets")
+    if getattr(args, "budget", None) is not None and not args.budget > 0:
+        raise DiffmineError(f"--budget={args.budget:g}", "not a positive number", "pass --budget above 0")
+    for dest, shown, existing in _OUTPUTS.get(args.verb, []):
+        path = getattr(args, dest, None)
+        if path is None and dest == "out" and getattr(args, "run", None):       # gallery, evaluate: inside RUN
+            path, shown, existing = args.run, "RUN", True
+        if path is None or (existing and not Path(path).exists()): continue # a missing RUN: the verb says what is wrong
+        _check_out(path, shown)
+
+_OS_FIX = {errno.ENOSPC: "free some disk space (or write to another disk), then rerun: finished work is kept",
+           errno.EDQUOT: "free some of your disk quota, then rerun: finished work is kept",
+           errno.ENAMETOOLONG: "use a shorter output path"}
+
+def _os_error(e:OSError) -> DiffmineError|None:
+    "The user's side of a file-system error while a verb runs (None for one that is a bug)."
+    if not (isinstance(e, (PermissionError, NotADirectoryError, IsADirectoryError, FileExistsError))
+            or e.errno in (errno.EROFS, *_OS_FIX)): return None
+    fix = _OS_FIX.get(e.errno, "check that the output paths are folders you may write to (or choose others), then rerun")
+    return DiffmineError(e.filename or "a file", e.strerror or str(e), fix)
+
 # %% ../nbs/99_cli.ipynb #5513949b
 _ADAPTIVE_NOTE = ("Benchmark (Cars and Faces stand-ins, 64 images, K=8, budget 20): 10x fewer UNet evaluations and "
                   "ground-truth precision unchanged, but the per-label top-K overlap with a full run is 0.64/0.57 (target "
@@ -219,10 +283,25 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, default=0); q.add_argument("--overwrite", action="store_true")
     q.set_defaults(func=_cmd_synth)
 
+    q = sub.add_parser("pretrain", help="pretrain diffmine-base from nothing (autoencoder + UNet, generic captions; resumable)")
+    q.add_argument("out", nargs="?", default=None, help="OUT: model folder to write (default: the repository's models/diffmine-base)")
+    q.add_argument("--work", default="runs/base-model", help="generated images and checkpoints; rerunning resumes (default: %(default)s)")
+    q.add_argument("--photos", required=True, help="the scikit-image wheel (real photographs), as `make base-model` downloads it")
+    q.add_argument("--emoji", required=True, help="the emoji-datasource-google npm tarball, as `make base-model` downloads it")
+    q.add_argument("--fashion", default=None, help="folder of the Fashion-MNIST idx files (default: the Debian package's)")
+    q.add_argument("--steps", type=int, default=BASE_TRAIN["steps"], help="UNet steps (default: %(default)s)")
+    q.add_argument("--batch-size", type=int, default=BASE_TRAIN["batch_size"], help="default: %(default)s")
+    q.add_argument("--lr", type=float, default=BASE_TRAIN["lr"], help="default: %(default)s")
+    q.add_argument("--vae-steps", type=int, default=BASE_TRAIN["vae_steps"], help="autoencoder steps (default: %(default)s)")
+    q.add_argument("--seed", type=int, default=BASE_SEED, help="default: %(default)s")
+    q.set_defaults(func=_cmd_pretrain)
+
     q = sub.add_parser("finetune", help="finetune a text-conditional diffusion model on labelled images")
     q.add_argument("data", help="DATA: dataset folder"); q.add_argument("out", help="OUT: model folder to write")
     data_args(q)
-    q.add_argument("--base", default="small", help="'small' (a new small model), a model folder or a hub id")
+    q.add_argument("--base", default=BASE_NAME, help="what to finetune: diffmine-base (default; the demo's pretrained latent "
+                   "model, 128 px), 'small' (a new small pixel model, from scratch), a model folder or a hub id such as "
+                   "stable-diffusion-v1-5/stable-diffusion-v1-5")
     q.add_argument("--resolution", type=int, default=None, help="training resolution (default: the base model's)")
     q.add_argument("--steps", type=int, default=1000); q.add_argument("--batch-size", type=int, default=8)
     q.add_argument("--lr", type=float, default=LR)
@@ -353,8 +432,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None):
     "Entry point of the `diffmine` command."
     args = parser().parse_args(argv)
-    try: args.func(args)
+    try: _check_args(args); args.func(args)
     except DiffmineError as e:
         print(f"diffmine {args.verb}: error: {e}", file=sys.stderr); sys.exit(2)
+    except OSError as e:
+        if (err := _os_error(e)) is None: raise
+        print(f"diffmine {args.verb}: error: {err}", file=sys.stderr); sys.exit(2)
     except KeyboardInterrupt:
         print(f"diffmine {args.verb}: interrupted; finished work is kept, rerun to continue", file=sys.stderr); sys.exit(130)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 import numpy as np, pandas as pd
 from sklearn.cluster import KMeans
-from .config import (DiffmineError, atomic_write, remove_temporaries, processes, read_table,
+from .config import (DiffmineError, positive, atomic_write, remove_temporaries, processes, read_table,
                              N_CLUSTERS, DIFT_T, DIFT_UP_BLOCK, DIFT_ENSEMBLE)
 from .models import DiffusionModel
 from .features import compute_features, patch_descriptors
@@ -43,6 +43,7 @@ def cluster_patches(patches:pd.DataFrame,   # mined patches: at least `label` an
                     seed:int=0,             # k-means random_state
                    ) -> pd.DataFrame:
     "Per label: k-means clusters ranked by median typicality, members by distance to the centroid."
+    k = positive("k", k)
     if len(patches) != len(descriptors):
         raise ValueError(f"{len(patches)} patches but {len(descriptors)} descriptors: they must align row by row")
     descriptors = np.asarray(descriptors)
@@ -65,6 +66,7 @@ def cluster_run(model:DiffusionModel,
                 ranking:str="T",          # which mined patches: "T" (typical), "rand" or "-T"
                ) -> pd.DataFrame:
     "DIFT features, descriptors and per-label clusters of a run's mined patches; writes `run/clusters.csv` (None on other than the main process)."
+    k, ensemble = positive("k", k), positive("ensemble", ensemble)     # refused before anything is computed
     run = Path(run); f = run/"patches.csv"
     patches = read_table(f, "no mined patches here", "mine patches first (diffmine.patches)", _STR_COLUMNS)
     sel = patches[patches.ranking == ranking].reset_index(drop=True)

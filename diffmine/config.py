@@ -15,7 +15,7 @@ __all__ = ['NUM_TRAIN_TIMESTEPS', 'T_RANGE', 'T_RANGE_FULL', 'N_DRAWS', 'SEED', 
            'GENERIC_TEMPLATE', 'GENERIC_NULL', 'AUCPR_THRESHOLDS', 'BLUR_PER_PX', 'FASHION_DIR', 'PNP_STEPS',
            'PNP_GUIDANCE', 'PNP_FEATURE_FRACTION', 'PNP_ATTN_FRACTION', 'PNP_FEATURE_LAYER', 'PNP_ATTN_LAYERS',
            'COTYP_TOP', 'COTYP_DIMS', 'DATASETS', 'LAYOUT_TO_DATASET', 'DatasetSpec', 'format_prompt', 'dataset_spec',
-           'DiffmineError', 'atomic_write', 'write_json', 'save_npz', 'npz_complete', 'remove_temporaries',
+           'DiffmineError', 'positive', 'atomic_write', 'write_json', 'save_npz', 'npz_complete', 'remove_temporaries',
            'read_table', 'Processes', 'processes', 'quiet', 'progress']
 
 # %% ../nbs/00_config.ipynb #d1a1bda2
@@ -90,6 +90,17 @@ class DiffmineError(Exception):
     def __init__(self, path, problem:str, fix:str=""):
         self.path, self.problem, self.fix = path, problem, fix
         super().__init__(f"{path}: {problem}" + (f"\n  -> {fix}" if fix else ""))
+
+# %% ../nbs/00_config.ipynb #82eca930
+def positive(name:str,          # the argument as the user wrote it: "--steps" on the command line, "steps" in Python
+             value,             # its value
+             fix:str|None=None, # what to do instead (default: pass NAME 1 or more)
+            ) -> int:
+    "`value` as an `int` when it is a whole number of at least 1, else a `DiffmineError` naming `name=value`."
+    import numbers
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1: return int(value)
+    raise DiffmineError(f"{name}={value}", "not a positive whole number",
+                        fix or f"pass {name}{' ' if name.startswith('-') else '='}1 or more")
 
 # %% ../nbs/00_config.ipynb #e255aeea
 _UMASK = os.umask(0); os.umask(_UMASK)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #c4acad69
 from __future__ import annotations
-import os, csv, json, posixpath, string, warnings
+import os, csv, json, posixpath, string, warnings, zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,10 +14,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .config import DiffmineError, atomic_write, progress
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'SIDECARS', 'EMPTY_LABEL', 'G3_HEADINGS', 'NIH_ENTRY_FILES', 'NIH_BOX_FILE', 'NIH_SPLIT_FILES',
+__all__ = ['IMAGE_EXTS', 'SIDECARS', 'EMPTY_LABEL', 'G3_HEADINGS', 'G3_PAPER_COUNTRIES', 'G3_PAPER_PER_COUNTRY', 'PLACES_VAL_DIR',
+           'PLACES_VAL_LIST', 'PLACES_CATEGORY_LIST', 'NIH_ENTRY_FILES', 'NIH_BOX_FILE', 'NIH_SPLIT_FILES',
            'NIH_BOX_COLUMNS', 'BOX_LABEL_FIX', 'LAYOUTS', 'Record', 'BadInputs', 'BadImage', 'load_image',
-           'is_image_file', 'load_folder', 'load_csv', 'load_cardb', 'load_ftt', 'load_g3', 'load_places',
-           'load_chestxray', 'detect_layout', 'load_records', 'label_names']
+           'is_image_file', 'load_folder', 'load_csv', 'load_cardb', 'load_ftt', 'load_g3', 'shuffle_by_label',
+           'sample_records', 'load_places', 'load_chestxray', 'detect_layout', 'load_records', 'label_names']
 
 # %% ../nbs/01_data.ipynb #210de011
 @dataclass
@@ -364,6 +365,8 @@ def load_ftt(root, # ROOT/train/<decade>/<image> (and ROOT/test/<decade>/<image>
 
 # %% ../nbs/01_data.ipynb #0ebe629c
 G3_HEADINGS = (45, 135, 225, 315)   # the four views of each G^3 location
+_G3_VIEWS = {str(h) for h in G3_HEADINGS}
+_G3_NOT_A_VIEW = "not one of the four G^3 views (45, 135, 225, 315.jpg): not read"
 _G3_FLOATS = ("latitude", "longitude")
 
 def _read_exclude(f:Path) -> set[str]:
@@ -388,7 +391,7 @@ def load_g3(root, # ROOT/metadata.csv + ROOT/images/<id>/<heading>.jpg (+ ROOT/e
             split=None, # None, 'all' or 'train' (G^3 is mined whole)
             report:BadInputs|None=None, # where skipped inputs go
            ) -> list[Record]:
-    "The records of G^3: label = the country of the location; one record per existing view."
+    "The records of G^3: label = the country of the location; one record per existing view of the four headings."
     root, report = _prep(root, report)
     _no_split("g3", root, split)
     f, images = root/"metadata.csv", root/"images"
@@ -409,34 +412,141 @@ def load_g3(root, # ROOT/metadata.csv + ROOT/images/<id>/<heading>.jpg (+ ROOT/e
         files = [e.name for e in _entries(images/id_) if e.is_file()] if id_ in dirs else []
         if not files:
             report.add(images/id_, "listed in metadata.csv but no image in images/<id>/"); continue
-        base = _g3_meta(extra, vals)
+        base, views = _g3_meta(extra, vals), 0
         for name in files:
-            rel = f"images/{id_}/{name}"
-            if f"{id_}/{name}" in exclude or not _image_or_report(root, rel, report): continue
-            stem = os.path.splitext(name)[0]
-            recs.append(Record(root/rel, (country,), rel, {**base, **({"heading": int(stem)} if stem.isdigit() else {})}))
+            rel, stem = f"images/{id_}/{name}", os.path.splitext(name)[0]
+            if not _image_or_report(root, rel, report): continue
+            if stem not in _G3_VIEWS: report.add(root/rel, _G3_NOT_A_VIEW); continue
+            views += 1
+            if f"{id_}/{name}" in exclude: continue
+            recs.append(Record(root/rel, (country,), rel, {**base, "heading": int(stem)}))
+        if not views:
+            report.add(images/id_, "listed in metadata.csv but none of the four views (45, 135, 225, 315.jpg) in images/<id>/")
     for d in sorted(dirs - seen): report.add(images/d, "image folder has no row in metadata.csv (no country)")
     return _sorted(recs)
+
+# %% ../nbs/01_data.ipynb #b51b1bfc
+G3_PAPER_COUNTRIES = ("United States", "Japan", "France", "Italy", "United Kingdom", "Brazil", "Russia", "Thailand",
+                      "Nigeria", "India")   # the paper's 10 countries, as G^3's metadata.csv spells them
+G3_PAPER_PER_COUNTRY = 1000                 # random images mined per country
+
+def _check_count(name:str, v, what:str) -> int:
+    "`v` as an int >= 0, else a `DiffmineError` naming the argument."
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+        raise DiffmineError(f"{name}={v!r}", f"not a count ({what})", f"pass a whole number >= 0")
+    return int(v)
+
+def shuffle_by_label(records:list, # records (any order)
+                     seed:int=0,   # seed of the shuffle
+                    ) -> dict:
+    "{label: its records in a seeded random order}; a label's order depends only on the seed and its own records."
+    seed, by = _check_count("seed", seed, "the seed of a random draw"), {}
+    for r in sorted(records, key=lambda r: r.rel): by.setdefault(r.label, []).append(r)
+    return {l: [rs[i] for i in np.random.default_rng([seed, zlib.crc32(l.encode())]).permutation(len(rs))]
+            for l, rs in sorted(by.items())}
+
+def sample_records(records:list,         # the dataset's records
+                   labels=None,          # the labels to keep: a list, or a comma-separated string; None/empty: all
+                   per_label:int|None=None, # at most this many random records of each label; None/0: all of them
+                   seed:int=0,           # seed of the draw
+                  ) -> list[Record]:
+    "The records of `labels`, at most `per_label` of each drawn at random (seeded), sorted by `rel`."
+    if isinstance(labels, str): labels = [l.strip() for l in labels.split(",")]
+    labels = list(dict.fromkeys(l for l in (labels or []) if l))
+    n = _check_count("per_label", 0 if per_label is None else per_label, "images per label; 0: all")
+    by = shuffle_by_label(records, seed)
+    missing = [l for l in labels if l not in by]
+    if missing:
+        have = ", ".join(map(repr, list(by)[:12])) + (", ..." if len(by) > 12 else "")
+        raise DiffmineError(f"labels={','.join(labels)}", f"no image labelled {', '.join(map(repr, missing))} in the data",
+                            f"choose labels the data has ({have}), spelled as its metadata spells them")
+    return sorted((r for l in (labels or by) for r in by[l][:n or None]), key=lambda r: r.rel)
 
 # %% ../nbs/01_data.ipynb #92f75f9c
 def _is_letter(name:str) -> bool: return len(name) == 1 and name in string.ascii_lowercase
 
-def load_places(root, # ROOT/<letter>/<category>/[<sub>/]<image>
-                split=None, # None, 'all' or 'train'
-                report:BadInputs|None=None, # where skipped inputs go
-               ) -> list[Record]:
-    "The records of Places365: label = '<category> <sub>' with '_' read as a space."
-    root, report = _prep(root, report)
-    _no_split("places", root, split)
+PLACES_VAL_DIR, PLACES_VAL_LIST, PLACES_CATEGORY_LIST = "val_large", "places365_val.txt", "categories_places365.txt"
+_PLACES_GET = "(from Places365's filelist_places365-standard.tar) beside val_large/"
+
+def _places_label(path:str) -> str:
+    "The label of a category path below its letter: 'basketball_court/indoor' -> 'basketball court indoor'."
+    return " ".join(p for p in path.split("/") if p).replace("_", " ")
+
+def _places_folders(root:Path, letters:list, report:BadInputs) -> list:
+    "The records of the category folders ROOT/<letter>/<category>/[<sub>/]<image>."
     recs = []
-    for letter in progress([n for n in _subdirs(root) if _is_letter(n)], desc="Places365 letters", leave=False):
+    for letter in progress(letters, desc="Places365 letters", leave=False):
         for e in _entries(root/letter):
             if not e.is_dir():
                 if is_image_file(e.name): report.add(root/letter/e.name, "image outside any category folder")
                 continue
             for rel in _walk(root, f"{letter}/{e.name}", report):
                 if _image_or_report(root, rel, report):
-                    recs.append(Record(root/rel, (" ".join(rel.split("/")[1:-1]).replace("_", " "),), rel))
+                    recs.append(Record(root/rel, (_places_label(rel.split("/", 1)[1].rsplit("/", 1)[0]),), rel,
+                                       {"split": "train"}))
+    return recs
+
+def _places_lines(f:Path):
+    "(line number, [fields]) of the non-empty lines of a Places365 list file."
+    for n, line in enumerate(f.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if line.strip(): yield n, line.split()
+
+def _places_categories(root:Path) -> dict:
+    "{category id: label} from categories_places365.txt ('/a/airfield 0', '/b/basketball_court/indoor 1', ...)."
+    f = root/PLACES_CATEGORY_LIST
+    if not f.is_file(): raise DiffmineError(f, "Places365 category list missing", f"put {f.name} {_PLACES_GET}")
+    cats = {}
+    for n, parts in _places_lines(f):
+        path = parts[0].strip("/").split("/") if parts else []
+        if len(parts) != 2 or not parts[1].isdigit() or len(path) < 2:
+            raise DiffmineError(f"{f}:{n}", f"not '/<letter>/<category> <id>': {' '.join(parts)[:80]!r}",
+                                "check the file: it must be Places365's category list")
+        cats[parts[1]] = _places_label("/".join(path[1:]))
+    return cats
+
+def _places_val(root:Path, report:BadInputs) -> list:
+    "The records of the validation set: ROOT/val_large/<image>, labelled by places365_val.txt."
+    d, f = root/PLACES_VAL_DIR, root/PLACES_VAL_LIST
+    if not f.is_file(): raise DiffmineError(f, "Places365 validation list missing", f"put {f.name} {_PLACES_GET}")
+    if not d.is_dir(): raise DiffmineError(d, "Places365 validation image folder missing",
+                                           "extract val_large.tar (Places365's high-resolution validation images) here")
+    cats = _places_categories(root)
+    on_disk = {e.name for e in _entries(d) if e.is_file()}
+    recs, seen = [], set()
+    for n, parts in _places_lines(f):
+        if len(parts) != 2: report.add(f"{f}:{n}", f"not '<image> <category id>' in {f.name}"); continue
+        name, cid = parts[0].strip("/").removeprefix(f"{PLACES_VAL_DIR}/"), parts[1]
+        if "/" in name or _hidden(name): report.add(f"{f}:{n}", f"invalid file name {name!r} in {f.name}"); continue
+        if name in seen: report.add(d/name, f"duplicate image in {f.name} (the first line is kept)"); continue
+        seen.add(name)
+        if cid not in cats: report.add(d/name, f"category {cid} of {f.name} is not in {PLACES_CATEGORY_LIST}"); continue
+        if not _image_or_report(root, f"{PLACES_VAL_DIR}/{name}", report): continue
+        if name not in on_disk: report.add(d/name, f"listed in {f.name} but missing from {PLACES_VAL_DIR}/"); continue
+        recs.append(Record(d/name, (cats[cid],), f"{PLACES_VAL_DIR}/{name}", {"split": "val"}))
+    for name in sorted(on_disk - seen):
+        if _image_or_report(root, f"{PLACES_VAL_DIR}/{name}", report):
+            report.add(d/name, f"not listed in {f.name} (no category, so no label)")
+    return recs
+
+def load_places(root, # ROOT/<letter>/<category>/[<sub>/]<image>, and/or ROOT/val_large/ + the two list files
+                split=None, # None/'train': the category folders (the validation set if there are none); 'val'; 'all'
+                report:BadInputs|None=None, # where skipped inputs go
+               ) -> list[Record]:
+    "The records of Places365: label = '<category> <sub>' with '_' read as a space; meta['split'] = 'train' or 'val'."
+    root, report = _prep(root, report)
+    if split not in (None, "train", "val", "all"):
+        raise DiffmineError(root, f"the 'places' layout has no {split!r} split",
+                            "pass split=None or 'train' (the <letter>/<category>/ folders), 'val' (val_large/ + "
+                            "places365_val.txt: the set the paper mines) or 'all'")
+    letters = [n for n in _subdirs(root) if _is_letter(n)]
+    has_val = (root/PLACES_VAL_LIST).is_file()
+    if split is None: split = "train" if letters or not has_val else "val"
+    if split == "train" and not letters:
+        raise DiffmineError(root, "no Places365 category folders (<letter>/<category>/) here",
+                            "pass split='val' to read the validation set (val_large/ + places365_val.txt)" if has_val
+                            else "put the training images here as <letter>/<category>/[<sub>/]<image>")
+    recs = _places_folders(root, letters, report) if split in ("train", "all") else []
+    if split == "val" or (split == "all" and has_val): recs += _places_val(root, report)
     return _sorted(recs)
 
 # %% ../nbs/01_data.ipynb #1f5a9535
@@ -543,13 +653,15 @@ def detect_layout(root, # a dataset folder
     decades = _subdirs(root/"train") if (root/"train").is_dir() else []
     if decades and all(d.isdigit() for d in decades): return "ftt"
     subs = _subdirs(root)
-    if subs and all(_is_letter(s) for s in subs) and any(_subdirs(root/s) for s in subs): return "places"
+    if (root/PLACES_VAL_DIR).is_dir() and (root/PLACES_VAL_LIST).is_file(): return "places"
+    letters = [s for s in subs if _is_letter(s)]
+    if letters and set(subs) - set(letters) <= {PLACES_VAL_DIR} and any(_subdirs(root/s) for s in letters): return "places"
     if any({"path", "label"} <= set(_csv_header(c, lower=True)) for c in _csvs(root)): return "csv"
     if any(_holds_images(root/s) for s in subs): return "folder"
     loose = any(e.is_file() and is_image_file(e.name) and e.name not in SIDECARS for e in _entries(root))
     raise DiffmineError(root, "no known dataset layout found",
         "looked for Data_Entry_2017.csv (chestxray), metadata.csv with id,country + images/ (g3), train.json (cardb), "
-        "train/<decade>/ (ftt), <letter>/<category>/ folders (places), a CSV with path,label columns (csv), and "
+        "train/<decade>/ (ftt), <letter>/<category>/ folders or val_large/ + places365_val.txt (places), a CSV with path,label columns (csv), and "
         "<label>/<image> folders (folder)" + ("; the images here are not in label folders: put them in one folder "
         "per label, or list them in labels.csv" if loose else ""))
 

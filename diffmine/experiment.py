@@ -18,7 +18,8 @@ from .gallery import slug
 
 # %% auto #0
 __all__ = ['NIH_FRAME', 'experiment_data', 'groundtruth', 'experiment_model', 'summary_figures', 'experiment_metrics',
-           'precision_table', 'box_mask', 'localisation_table', 'localisation_summary', 'localisation_figure']
+           'precision_table', 'box_mask', 'localisation_table', 'xray_training_records', 'localisation_summary',
+           'localisation_figure']
 
 # %% ../nbs/13_experiment.ipynb #0767aa7b
 def experiment_data(name:str,            # the experiment's stand-in name ("cars", "faces", "geo", "places", "xray")
@@ -133,6 +134,26 @@ def localisation_table(run,      # a typicality run over X-ray images
                 rows.append(dict(rel=r.rel, finding=finding, auc_pr=auc_pr(m, mask),
                                  ap=mask_scores(m, mask)["ap"], chance=float(mask.mean())))
     return pd.DataFrame(rows, columns=["rel", "finding", "auc_pr", "ap", "chance"])
+
+# %% ../nbs/13_experiment.ipynb #5a5aaaed
+def _dataset_root(r) -> Path:
+    "The dataset folder of a record: its path without its `rel`."
+    p = r.path.as_posix()
+    return Path(p[:-len(r.rel)].rstrip("/") or "/") if p.endswith(r.rel) else r.path.parent
+
+def xray_training_records(records:list, # ChestX-ray14 records (`load_chestxray`: meta["split"] from the list files)
+                         ) -> list:
+    "The records to finetune the X-ray model on: the images of train_val_list.txt, as the authors train it."
+    if not records: raise DiffmineError("records", "no ChestX-ray14 record given", "load the dataset first")
+    if not any("split" in r.meta for r in records):
+        raise DiffmineError(_dataset_root(records[0]), "no train_val_list.txt or test_list.txt beside the label file",
+                            "put NIH's train_val_list.txt (and test_list.txt) there: the X-ray model is finetuned on "
+                            "train_val_list.txt only, as the authors do")
+    train = [r for r in records if r.meta.get("split") == "train"]
+    if not train:
+        raise DiffmineError(_dataset_root(records[0]), "no image of train_val_list.txt to finetune on",
+                            "check train_val_list.txt: it must list the training images of images/")
+    return train
 
 # %% ../nbs/13_experiment.ipynb #5fb93e47
 def localisation_summary(tables:dict) -> pd.DataFrame:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 import numpy as np, pandas as pd, torch
-from .config import (DiffmineError, progress, format_prompt, write_json, save_npz, npz_complete,
+from .config import (DiffmineError, positive, progress, format_prompt, write_json, save_npz, npz_complete,
                              remove_temporaries, processes,
                              DIFT_T, DIFT_UP_BLOCK, DIFT_ENSEMBLE)
 from .data import BadInputs, BadImage, load_image
@@ -54,6 +54,7 @@ def dift_features(model:DiffusionModel,
                   seed:int=0,                  # seed of the noise draws (the same for every image)
                  ) -> torch.Tensor:
     "The DIFT feature map (C', h', w') float32 on the CPU: `up_blocks[up_block]`'s output, averaged over the ensemble."
+    ensemble = positive("ensemble", ensemble)
     if x0.ndim == 3: x0 = x0[None]
     x0 = x0.float()
     g = torch.Generator().manual_seed(seed)
@@ -94,6 +95,7 @@ def compute_features(model:DiffusionModel,
                      report:BadInputs|None=None,   # where unreadable images go (saved as features/bad_inputs.csv)
                     ) -> Path:
     "Compute and cache the DIFT map of every (selected) image of a typicality run; returns the `features/` folder."
+    ensemble = positive("ensemble", ensemble)                          # refused before anything is read or written
     run = Path(run); out = run/"features"
     index, template = load_index(run), _check_template(model, run)
     params = _features_params(model, template, t, up_block, ensemble, seed, dtype)

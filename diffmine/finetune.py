@@ -10,10 +10,10 @@ import torch, torch.nn.functional as F
 from accelerate import Accelerator, PartialState
 from accelerate.utils import set_seed
 from diffusers.training_utils import EMAModel
-from .config import (DiffmineError, progress, format_prompt, atomic_write, write_json, remove_temporaries,
-                             COND_DROPOUT, LR, WEIGHT_DECAY, GRAD_CLIP, NUM_TRAIN_TIMESTEPS)
+from .config import (DiffmineError, positive, progress, format_prompt, atomic_write, write_json,
+                             remove_temporaries, COND_DROPOUT, LR, WEIGHT_DECAY, GRAD_CLIP, NUM_TRAIN_TIMESTEPS)
 from .data import Record, BadInputs, BadImage, load_image, label_names
-from .models import DiffusionModel, load_model, save_model, small_model, image_tensor
+from .models import DiffusionModel, load_model, save_model, small_model, image_tensor, BASE_NAME
 
 # %% auto #0
 __all__ = ['latest_checkpoint', 'finetune']
@@ -67,7 +67,8 @@ def finetune(records:list,                 # `Record`s of the training images (s
              out,                          # output folder: checkpoints, then the finetuned model itself
              template:str,                 # conditional prompt template, e.g. "A car from the {decade}s."
              null_prompt:str,              # the prompt of conditioning dropout (and of typicality's baseline)
-             base="small",                 # "small" (a new small model), a model folder or hub id, or a DiffusionModel
+             base=BASE_NAME,               # "diffmine-base" (the demo's pretrained latent model), "small" (a new small
+                                           # pixel model, from scratch), a model folder or hub id, or a DiffusionModel
              resolution:int|None=None,     # training resolution (default: the base model's)
              steps:int=1000,               # optimisation steps
              batch_size:int=8,             # images per step and process
@@ -84,6 +85,9 @@ def finetune(records:list,                 # `Record`s of the training images (s
              report:BadInputs|None=None,   # where unreadable images are recorded (default: a new report)
             ) -> Path:
     "Finetune (or train) a text-conditional diffusion model on labelled images; returns the model folder `out`."
+    steps, batch_size, checkpoint_every = positive("steps", steps), positive("batch_size", batch_size), \
+        positive("checkpoint_every", checkpoint_every)               # refused before anything is written
+    if resolution is not None: resolution = positive("resolution", resolution)
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     report = report if report is not None else BadInputs()
     if not records: raise DiffmineError(out, "no training images", "check DATA and --layout")

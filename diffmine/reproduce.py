@@ -8,10 +8,11 @@ import os, sys, json, time, subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from .config import DiffmineError, progress, write_json, FASHION_DIR
+from .data import G3_PAPER_COUNTRIES, G3_PAPER_PER_COUNTRY
 
 # %% auto #0
-__all__ = ['PAPER_DATA', 'SD15', 'FIGURES', 'DEMO', 'FASHION_NEEDS', 'REGISTRY', 'Experiment', 'repo_root', 'run_notebook',
-           'missing_outputs', 'model_available', 'preflight', 'reproduce', 'machine']
+__all__ = ['PAPER_DATA', 'SD15', 'FIGURES', 'G3_PAPER', 'DEMO', 'FASHION_NEEDS', 'REGISTRY', 'Experiment', 'repo_root',
+           'run_notebook', 'missing_outputs', 'model_available', 'preflight', 'reproduce', 'machine']
 
 # %% ../nbs/14_reproduce.ipynb #f491cfe5
 @dataclass
@@ -70,12 +71,16 @@ PAPER_DATA = {
     "geo":    ("data/g3", "g3", "diff-mining/g3",
                "G^3 street view (Lee et al. 2023): ROOT/metadata.csv + ROOT/images/<id>/<heading>.jpg"),
     "places": ("data/places365", "places", "diff-mining/places",
-               "Places365 high-resolution images: ROOT/<letter>/<category>/[<sub>/]<image>"),
+               "the Places365 validation set (the set the paper mines): ROOT/val_large/<image> + ROOT/places365_val.txt "
+               "+ ROOT/categories_places365.txt (and, to finetune here, the high-resolution training images "
+               "ROOT/<letter>/<category>/[<sub>/]<image>)"),
     "xray":   ("data/chestxray14", "chestxray", "diff-mining/xray",
                "NIH ChestX-ray14: ROOT/Data_Entry_2017.csv, ROOT/BBox_List_2017.csv, split lists, ROOT/images/"),
 }
 SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"   # the pretrained model the authors finetuned
 FIGURES = ("typicality.png", "patches.png", "clusters.png", "metrics.json")
+# Geo: the paper's 10 countries, 1000 random (seeded) images of each, mined and translated (METHOD.md sections 4-5)
+G3_PAPER = dict(countries=",".join(G3_PAPER_COUNTRIES), per_label=G3_PAPER_PER_COUNTRY)
 
 def _paper(name:str, **extra) -> dict:
     root, layout, model, _ = PAPER_DATA[name]
@@ -99,6 +104,7 @@ def _experiment(name:str, outputs=FIGURES, demo:dict|None=None, paper:dict|None=
             **(demo or {})}
     paper = {**(_paper(data) if of_paper else {}), "figures_dir": f"figures/{name}-paper", "run_dir": f"runs/{name}-paper",
              **(paper or {})}
+    paper = {k: v for k, v in paper.items() if v is not None}   # None: not passed, the notebook's default holds
     if needs is None:
         needs = dict(paper={"data_root": f"put {PAPER_DATA[data][3]} there", "model": "the authors' finetuned model",
                             **({"base_model": "Stable Diffusion 1.5"} if "base_model" in paper else {})})
@@ -112,8 +118,8 @@ FASHION_NEEDS = ("install Fashion-MNIST: `sudo apt-get install dataset-fashion-m
 REGISTRY = {e.name: e for e in [
     _experiment("cars"),
     _experiment("faces"),
-    _experiment("geo"),
-    _experiment("places"),
+    _experiment("geo", paper=G3_PAPER),
+    _experiment("places", paper=dict(split="val")),
     _experiment("xray", outputs=FIGURES + ("localisation.png",),
                 demo=dict(base_steps=100, steps=150), paper=dict(base_model=SD15)),
     # section 5.1: every Geo image translated to every country (Plug-and-Play), co-typical elements (Fig. 10);
@@ -122,7 +128,8 @@ REGISTRY = {e.name: e for e in [
                 outputs=("translation.png", "translations.png", "metrics.json"),
                 demo=dict(base_steps=200, steps=300, limit=30, base_limit=10, pnp_steps=50, guidance=7.5, draws=20,
                           n_clusters=8, reduce="umap", ensemble=8),
-                paper=dict(base_model=SD15, limit=0, pnp_steps=50, draws=100, n_clusters=32, reduce="umap")),
+                paper=dict(base_model=SD15, limit=0, **G3_PAPER, labels=G3_PAPER["countries"], pnp_steps=50, draws=100,
+                           n_clusters=32, top=10000, reduce="umap", patch=None)),
     # real images, not in the paper: Fashion-MNIST from its Debian package (about 5 minutes on 2 CPU cores), on request:
     # diffmine reproduce --only fashion_mnist; profile paper = the whole dataset at the paper's draws, on a GPU
     _experiment("fashion_mnist", default=False, outputs=FIGURES + ("classifier.png",),

@@ -13,7 +13,7 @@ from diffusers import UNet2DConditionModel, AutoencoderKL
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 from .config import DiffmineError, write_json, atomic_write, progress, N_DRAWS
 from .data import Record
-from .models import DiffusionModel, small_model, _byte_vocab, _sd_scheduler
+from .models import DiffusionModel, small_model, _byte_vocab, sd_scheduler
 from .typicality import compute_typicality, check_engine, unet_engine, _Scorer
 from .benchmark import _md
 from .figures import save_figure
@@ -174,7 +174,7 @@ def sd15_model(device="cuda", seed:int=0, unet:dict=SD15_UNET, vae:dict|None=SD1
                                           pad_token_id=vocab["<|endoftext|>"]))
         u = UNet2DConditionModel(**unet)
         v = AutoencoderKL(**vae) if vae else None
-    model = DiffusionModel(u, _sd_scheduler(), te, tok, v, {"resolution": unet["sample_size"] * (8 if vae else 1)},
+    model = DiffusionModel(u, sd_scheduler(), te, tok, v, {"resolution": unet["sample_size"] * (8 if vae else 1)},
                            source=f"random {'SD-1.5-sized' if unet is SD15_UNET else 'test-sized'} model")
     for m in model.modules(): m.requires_grad_(False).eval()
     return model

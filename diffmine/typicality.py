@@ -15,7 +15,7 @@ from .config import (DiffmineError, progress, format_prompt, atomic_write, write
                              remove_temporaries, processes, read_table,
                              dataset_spec,
                              N_DRAWS, T_RANGE, SEED)
-from .data import Record, BadInputs, BadImage, load_image
+from .data import Record, BadInputs, BadImage, load_image, shuffle_by_label
 from .models import DiffusionModel, image_tensor, repeat_conditioning, cat_conditioning
 
 # %% auto #0
@@ -205,14 +205,18 @@ def original_size(path) -> tuple:
         if im.getexif().get(0x0112, 1) in (5, 6, 7, 8): w, h = h, w
     return h, w
 
-def balanced(records:list, limit:int|None) -> list:
-    "At most `limit` records, taken round-robin over labels (deterministic), so every label is represented."
+def balanced(records:list,
+             limit:int|None, # at most this many records; None/0: all of them
+             seed:int=0,     # seed of the per-label shuffle
+            ) -> list:
+    "At most `limit` records, taken round-robin over labels from a seeded shuffle of each, so every label is represented."
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 0):
+        raise DiffmineError(f"limit={limit!r}", "not a number of images", "pass a whole number >= 0 (0 or None: all)")
     if not limit or limit >= len(records): return list(records)
-    by = {}
-    for r in records: by.setdefault(r.label, []).append(r)
+    by = shuffle_by_label(records, seed)            # each label in a seeded random order, not path order
     out, i = [], 0
     while len(out) < limit:
-        for lab in sorted(by):
+        for lab in by:
             if i < len(by[lab]) and len(out) < limit: out.append(by[lab][i])
         i += 1
     return sorted(out, key=lambda r: r.rel)

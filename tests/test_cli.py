@@ -27,7 +27,7 @@ def planted(tmp_path_factory):
 @pytest.mark.slow
 def test_pipeline_end_to_end(planted, tmp_path):
     model = tmp_path/"model"
-    run("finetune", planted, model, "--steps", 4, "--batch-size", 4, "--resolution", 32, "--lr", 1e-3,
+    run("finetune", planted, model, "--base", "small", "--steps", 4, "--batch-size", 4, "--resolution", 32, "--lr", 1e-3,
         "--checkpoint-every", 2)
     spec = json.loads((model/"diffmine.json").read_text())
     assert spec["template"] == "An image of {label}." and spec["null_prompt"] == ""
@@ -58,7 +58,7 @@ def test_pipeline_end_to_end(planted, tmp_path):
 @pytest.mark.slow
 def test_killed_finetune_resumes_from_latest_checkpoint(planted, tmp_path):
     model = tmp_path/"model"
-    args = [str(BIN), "finetune", str(planted), str(model), "--steps", "400", "--batch-size", "2",
+    args = [str(BIN), "finetune", str(planted), str(model), "--base", "small", "--steps", "400", "--batch-size", "2",
             "--resolution", "16", "--checkpoint-every", "3"]
     proc = subprocess.Popen(args, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -66,10 +66,10 @@ def test_killed_finetune_resumes_from_latest_checkpoint(planted, tmp_path):
     proc.send_signal(signal.SIGKILL); proc.wait()
     done = sorted(int(p.name.split("-")[1]) for p in model.glob("checkpoint-*"))
     assert done and max(done) >= 6 and not (model/"unet").exists()
-    p = run("finetune", planted, model, "--steps", 400, check=False)
+    p = run("finetune", planted, model, "--base", "small", "--steps", 400, check=False)
     assert p.returncode == 2 and "--resume" in p.stderr                 # refuses to silently start over
     last = max(done)
-    run("finetune", planted, model, "--steps", last + 3, "--batch-size", 2, "--resolution", 16,
+    run("finetune", planted, model, "--base", "small", "--steps", last + 3, "--batch-size", 2, "--resolution", 16,
         "--checkpoint-every", 3, "--resume")
     log = pd.read_csv(model/"train_log.csv")
     assert log.step.max() == last + 3 and (model/"unet").is_dir()

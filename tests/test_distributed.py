@@ -100,7 +100,7 @@ def test_finetune_two_processes_ddp(setup):
     # for CPU processes, which then train with gloo)
     launcher = [str(BIN/"accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                 "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29532"]
-    p = run("finetune", data, out, "--steps", 4, "--batch-size", 2, "--resolution", 16, "--checkpoint-every", 2,
+    p = run("finetune", data, out, "--base", "small", "--steps", 4, "--batch-size", 2, "--resolution", 16, "--checkpoint-every", 2,
             launcher=launcher)
     assert p.stdout.count("model written to") == 1                          # only the main process reports
     m = load_model(out, device="cpu")
@@ -111,6 +111,6 @@ def test_finetune_two_processes_ddp(setup):
     assert log.step.tolist() == [1, 2, 3, 4] and np.isfinite(log.loss).all()
     # both processes saved their random state into the checkpoint, so a resumed DDP run continues from it
     assert {f.name for f in (out/"checkpoint-4").glob("random_states_*.pkl")} == {"random_states_0.pkl", "random_states_1.pkl"}
-    run("finetune", data, out, "--steps", 6, "--batch-size", 2, "--resolution", 16, "--checkpoint-every", 2, "--resume",
+    run("finetune", data, out, "--base", "small", "--steps", 6, "--batch-size", 2, "--resolution", 16, "--checkpoint-every", 2, "--resume",
         launcher=TORCHRUN)                                                   # resumed under torchrun: the same thing
     assert pd.read_csv(out/"train_log.csv").step.max() == 6 and load_model(out, device="cpu").spec["resolution"] == 16

@@ -77,7 +77,7 @@ def model(corpus, tmp_path_factory):
     root, _ = corpus
     out = tmp_path_factory.mktemp("rel")/"model ü"
     t0 = time.time()
-    run("finetune", root, out, "--steps", 14, "--batch-size", 4, "--resolution", 16, "--lr", 1e-3, "--checkpoint-every", 14)
+    run("finetune", root, out, "--base", "small", "--steps", 14, "--batch-size", 4, "--resolution", 16, "--lr", 1e-3, "--checkpoint-every", 14)
     print(f"finetune: {time.time() - t0:.1f} s")
     return out
 
@@ -169,7 +169,7 @@ def test_meaningless_inputs_stop_with_a_clear_message(corpus, model, tmp_path):
     csvdata = tmp_path/"csv data"; csvdata.mkdir()
     Image.new("RGB", (8, 8)).save(csvdata/"a.png")
     (csvdata/"labels.csv").write_text("path,category\na.png,dots\n")            # the label column is missing
-    code, err = _cli("finetune", csvdata, tmp_path/"m", "--layout", "csv", "--steps", 1)
+    code, err = _cli("finetune", csvdata, tmp_path/"m", "--base", "small", "--layout", "csv", "--steps", 1)
     assert code == 2 and str(csvdata/"labels.csv") in err and "no column 'label'" in err
     nounet = tmp_path/"not a model"; nounet.mkdir(); (nounet/"scheduler").mkdir()
     code, err = _cli("typicality", nounet, root, tmp_path/"out")
