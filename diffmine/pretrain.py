@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from PIL import Image
 from diffusers import AutoencoderKL, UNet2DConditionModel
-from .config import DiffmineError, progress, atomic_write, write_json, remove_temporaries, dataset_spec
+from .config import DiffmineError, progress, atomic_write, write_json, remove_temporaries
 from .data import Record, BadImage, load_image, load_records
 from .synth import make_standin, make_planted, STANDINS
 from .models import (DiffusionModel, image_tensor, save_model, minilm_path, sd_scheduler, BASE_MODEL, MINILM_PACKAGE,
                      load_model)
 from .finetune import finetune
-from .fashion import export_fashion_mnist, fashion_mnist_dir
+from .fashion import export_fashion_mnist
 
 # %% auto #0
 __all__ = ['BASE_RESOLUTION', 'BASE_SEED', 'BASE_SOURCES', 'BASE_VAE', 'BASE_UNET', 'BASE_TRAIN', 'SKIMAGE_WHEEL',
@@ -92,14 +92,12 @@ def _write_images(root, n, make, desc):
         if not f.exists(): atomic_write(f, lambda p, i=i: make(i).save(p, format="PNG"), suffix=".png")
     return sorted(root.glob("*.png"))[:n]
 
-def _photo_files(work, n, photos_src, seed):
-    photos = _photos(photos_src)
+def _photo_files(work, n, photos, seed):
     def make(i):
         rng = np.random.default_rng([seed, 11, i]); return _crop(photos[i % len(photos)], rng)
     return _write_images(Path(work)/"photos", n, make, "photo crops")
 
-def _emoji_files(work, n, photos_src, emoji_src, seed):
-    photos = _photos(photos_src)
+def _emoji_files(work, n, photos, emoji_src, seed):
     emoji = []
     for name, b in _archive_images(emoji_src, suffix_ok=(".png",), under="img/google/64/"):
         try: im = Image.open(io.BytesIO(b)).convert("RGBA")
@@ -124,7 +122,10 @@ def pretraining_mixture(work,                 # folder for the generated images
                        ) -> list:
     "Records of the pretraining mixture, each labelled with its generic caption (the label IS the caption)."
     sources = dict(BASE_SOURCES if sources is None else sources)
-    recs = []
+    recs, photo_images = [], []
+    def photo_list():                                 # decoded once, for the crops and the emoji backgrounds
+        if not photo_images: photo_images.extend(_photos(photos))
+        return photo_images
     for src, (n, cap) in sources.items():
         if src in STANDINS or src == "planted": files = [r.path for r in _standin_records(work, src, n, 1000 + seed)]
         elif src == "fashion":
@@ -133,10 +134,10 @@ def pretraining_mixture(work,                 # folder for the generated images
             files = sorted(p for p in root.rglob("*.png"))
         elif src == "photos":
             if photos is None: raise DiffmineError("--photos", "the photographs are needed", f"pip download --no-deps {SKIMAGE_WHEEL}")
-            files = _photo_files(work, n, photos, seed)
+            files = _photo_files(work, n, photo_list(), seed)
         elif src == "emoji":
             if photos is None or emoji is None: raise DiffmineError("--emoji", "the emoji and photographs are needed", f"npm pack {EMOJI_PACKAGE}")
-            files = _emoji_files(work, n, photos, emoji, seed)
+            files = _emoji_files(work, n, photo_list(), emoji, seed)
         else: raise DiffmineError(src, "unknown pretraining source", f"use some of: {', '.join(BASE_SOURCES)}")
         root = Path(work).resolve()
         recs += [Record(Path(f).resolve(), (cap,), f"{src}/{Path(f).resolve().relative_to(root)}", {"source": src}) for f in files]
@@ -260,7 +261,6 @@ def pretrain(out=None,                     # the model folder to write (default:
 # %% ../nbs/20_pretrain.ipynb #6eae3c03
 def _segments_seconds(log) -> float:
     "Training seconds in a log whose clock restarts at every resume."
-    import pandas as pd
     s = pd.read_csv(log)["seconds"].to_numpy(); total, last = 0.0, 0.0
     for v in s:
         if v < last: total += last
@@ -269,7 +269,7 @@ def _segments_seconds(log) -> float:
 
 def loss_curves_figure(vae_log, unet_log):
     "The autoencoder's loss and PSNR and the UNet's denoising loss (running mean of 50 steps) against steps."
-    import pandas as pd, matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
+    import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
     v, u = pd.read_csv(vae_log), pd.read_csv(unet_log)
     fig, ax = plt.subplots(1, 3, figsize=(12, 3.2))
     ax[0].plot(v.step, v.loss, lw=0.6); ax[0].set(title="autoencoder: L1 + MSE", xlabel="step", yscale="log")
@@ -339,7 +339,6 @@ def write_base_model(run, vae_run, out, records, info:dict) -> Path:
     tmp = out.parent/f".{out.name}.tmp"
     if tmp.exists(): shutil.rmtree(tmp)
     save_model(model, tmp, text_encoder=False, half=True)
-    import pandas as pd
     u = pd.read_csv(Path(run)/"train_log.csv")
     info = dict(info, scaling_factor=float(model.vae.config.scaling_factor), psnr=reconstruction_psnr(model.vae, records),
                 vae_params=sum(p.numel() for p in model.vae.parameters()), unet_params=sum(p.numel() for p in model.unet.parameters()),
