@@ -4,16 +4,18 @@
 
 # %% ../nbs/08_clusters.ipynb #ffae611e
 from __future__ import annotations
+import json, hashlib
 from pathlib import Path
 import numpy as np, pandas as pd
 from sklearn.cluster import KMeans
-from .config import (DiffmineError, positive, atomic_write, remove_temporaries, processes, read_table,
+from .config import (DiffmineError, positive, atomic_write, write_json, remove_temporaries, processes, read_table,
                              N_CLUSTERS, DIFT_T, DIFT_UP_BLOCK, DIFT_ENSEMBLE)
 from .models import DiffusionModel
 from .features import compute_features, patch_descriptors
 
 # %% auto #0
-__all__ = ['CLUSTER_COLUMNS', 'cluster_patches', 'cluster_run', 'load_clusters']
+__all__ = ['CLUSTER_COLUMNS', 'CLUSTERS_RECORD', 'cluster_patches', 'file_digest', 'cluster_run', 'check_clusters',
+           'load_clusters']
 
 # %% ../nbs/08_clusters.ipynb #82ec5066
 CLUSTER_COLUMNS = ["cluster", "cluster_rank", "member_rank", "distance", "cluster_size", "cluster_median"]
@@ -58,33 +60,61 @@ def cluster_patches(patches:pd.DataFrame,   # mined patches: at least `label` an
 
 # %% ../nbs/08_clusters.ipynb #e92b652d
 _STR_COLUMNS = ("key", "rel", "path", "label", "ranking")
+CLUSTERS_RECORD = "clusters.json"   # beside clusters.csv: the digest of the patches.csv it was made from, and the settings
+
+def file_digest(path) -> str|None:
+    "The SHA-1 of a file's bytes (None when there is no such file)."
+    h = hashlib.sha1()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
+    except FileNotFoundError: return None
+    return h.hexdigest()
 
 def cluster_run(model:DiffusionModel,
                 run,                      # a typicality run folder with patches.csv
                 k:int=N_CLUSTERS, t:int=DIFT_T, up_block:int=DIFT_UP_BLOCK, ensemble:int=DIFT_ENSEMBLE,
                 seed:int=0,               # seeds both the DIFT noise and k-means
                 ranking:str="T",          # which mined patches: "T" (typical), "rand" or "-T"
+                other_model:bool=False,   # allow a model other than the one the run was computed with
                ) -> pd.DataFrame:
     "DIFT features, descriptors and per-label clusters of a run's mined patches; writes `run/clusters.csv` (None on other than the main process)."
     k, ensemble = positive("k", k), positive("ensemble", ensemble)     # refused before anything is computed
     run = Path(run); f = run/"patches.csv"
-    patches = read_table(f, "no mined patches here", "mine patches first (diffmine.patches)", _STR_COLUMNS)
+    made_from = file_digest(f)                                           # the bytes read next
+    patches = read_table(f, "no mined patches here", f"mine patches first: `diffmine mine {run}`", _STR_COLUMNS)
     sel = patches[patches.ranking == ranking].reset_index(drop=True)
     if not len(sel):
         raise DiffmineError(f, f"no patches of ranking {ranking!r} (rankings here: {sorted(patches.ranking.unique())})",
                             "pass one of the rankings the file holds")
     folder = compute_features(model, run, keys=sel.key.unique().tolist(), t=t, up_block=up_block,
-                              ensemble=ensemble, seed=seed)              # sharded over processes, if launched so
+                              ensemble=ensemble, seed=seed, other_model=other_model)   # sharded over processes
     if not processes().main: return None                                 # the main process clusters
     remove_temporaries(run)                                              # left by a killed run
     sel = sel[[(folder/f"{key}.npz").exists() for key in sel.key]].reset_index(drop=True)
     if not len(sel):
         raise DiffmineError(folder/"bad_inputs.csv", "no image with patches could be read", "see the reasons listed there")
     clusters = cluster_patches(sel, patch_descriptors(run, sel), k, seed)
-    atomic_write(run/"clusters.csv", lambda p: clusters.to_csv(p, index=False))
+    atomic_write(run/"clusters.csv", lambda p: clusters.to_csv(p, index=False))   # then its record: a kill between
+    write_json(run/CLUSTERS_RECORD, {"inputs": {"patches.csv": made_from},         # the two leaves it looking stale
+                                     "params": dict(k=k, t=int(t), up_block=int(up_block), ensemble=ensemble,
+                                                    seed=int(seed), ranking=ranking, model=str(model.source))})
     return clusters
 
-def load_clusters(run) -> pd.DataFrame:
+def check_clusters(run):
+    "Refuse a `clusters.csv` that was not made from the run's current `patches.csv` (patches mined again since)."
+    run = Path(run); f, p, rec = run/"clusters.csv", run/"patches.csv", run/CLUSTERS_RECORD
+    if not (f.exists() and p.exists()): return                           # nothing to compare
+    if rec.exists(): fresh = json.loads(rec.read_text()).get("inputs", {}).get("patches.csv") == file_digest(p)
+    else: fresh = f.stat().st_mtime_ns >= p.stat().st_mtime_ns          # made without a record: older than its input?
+    if not fresh:
+        raise DiffmineError(f, "is stale: it was made from an earlier patches.csv (patches were mined again since)",
+                            f"cluster the current patches: `diffmine cluster {run}`")
+
+def load_clusters(run,
+                  check:bool=True,  # refuse clusters made from an earlier patches.csv (see `check_clusters`)
+                 ) -> pd.DataFrame:
     "The `clusters.csv` of a run folder (see `cluster_run`)."
-    return read_table(Path(run)/"clusters.csv", "no clusters here", "run diffmine.clusters.cluster_run(model, run) first",
+    if check: check_clusters(run)
+    return read_table(Path(run)/"clusters.csv", "no clusters here", f"cluster the mined patches first: `diffmine cluster {run}`",
                       _STR_COLUMNS)

@@ -16,9 +16,10 @@ from .config import DiffmineError, atomic_write, progress
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'SIDECARS', 'EMPTY_LABEL', 'G3_HEADINGS', 'G3_PAPER_COUNTRIES', 'G3_PAPER_PER_COUNTRY', 'PLACES_VAL_DIR',
            'PLACES_VAL_LIST', 'PLACES_CATEGORY_LIST', 'NIH_ENTRY_FILES', 'NIH_BOX_FILE', 'NIH_SPLIT_FILES',
-           'NIH_BOX_COLUMNS', 'BOX_LABEL_FIX', 'LAYOUTS', 'Record', 'BadInputs', 'BadImage', 'load_image',
-           'is_image_file', 'load_folder', 'load_csv', 'load_cardb', 'load_ftt', 'load_g3', 'shuffle_by_label',
-           'sample_records', 'load_places', 'load_chestxray', 'detect_layout', 'load_records', 'label_names']
+           'NIH_BOX_COLUMNS', 'BOX_LABEL_FIX', 'HF_SPLITS', 'HF_METADATA', 'HF_LABEL_COLUMNS', 'LAYOUTS', 'Record',
+           'BadInputs', 'BadImage', 'load_image', 'is_image_file', 'load_folder', 'load_csv', 'load_cardb', 'load_ftt',
+           'load_g3', 'shuffle_by_label', 'sample_records', 'load_places', 'load_chestxray', 'load_imagefolder',
+           'detect_layout', 'load_records', 'label_names', 'require_labels']
 
 # %% ../nbs/01_data.ipynb #210de011
 @dataclass
@@ -631,9 +632,131 @@ def load_chestxray(root, # ROOT/Data_Entry_2017.csv, ROOT/images/, optional spli
             report.add(root/on_disk[name], f"not listed in {f.name} (no findings, so no label)")
     return _sorted(recs)
 
+# %% ../nbs/01_data.ipynb #b8e2d4f1
+HF_SPLITS = {"train": "train", "training": "train", "test": "test", "testing": "test", "eval": "test",
+             "evaluation": "test", "validation": "validation", "valid": "validation", "val": "validation",
+             "dev": "validation"}      # split folder names of the Hugging Face ImageFolder -> the split they hold
+HF_METADATA = ("metadata.csv", "metadata.jsonl")
+HF_LABEL_COLUMNS = ("label", "labels")  # the label column of a metadata file: the first of these it has
+
+def _hf_splits(root:Path) -> dict:
+    "{split: folder name} of the split folders of an ImageFolder; {'train': ''} (the root itself) without any."
+    found = {}
+    for name in _subdirs(root):
+        s = HF_SPLITS.get(name.lower())
+        if s is not None and s not in found: found[s] = name
+    return found or {"train": ""}
+
+def _hf_wanted(root:Path, split, splits:dict) -> list[str]:
+    "The splits (keys of `splits`) that `split` asks for."
+    have = ", ".join(map(repr, splits))
+    if split == "all": return list(splits)
+    s = "train" if split is None else HF_SPLITS.get(str(split).lower())
+    if s is None: raise DiffmineError(root, f"unknown split {split!r} for the 'imagefolder' layout",
+                                      f"pass split=None (train), 'all', or one of the splits here: {have}")
+    if s not in splits:
+        raise DiffmineError(root, f"no {s!r} split in this ImageFolder (its split folders: {have})",
+                            f"pass split={next(iter(splits))!r} or 'all'" if split is None else "pass one of them, or 'all'")
+    return [s]
+
+def _hf_metadata(folder:Path) -> Path|None:
+    "The metadata file of an ImageFolder folder, if it has one."
+    found = [folder/n for n in HF_METADATA if (folder/n).is_file()]
+    if len(found) > 1: raise DiffmineError(folder, "holds both metadata.csv and metadata.jsonl",
+                                           "keep one of them: they would describe the same images twice")
+    return found[0] if found else None
+
+def _hf_table(f:Path, report:BadInputs) -> tuple:
+    "The rows of a metadata file as dicts, and the name of its label column."
+    if f.suffix == ".csv":
+        df = _read_table(f, ("file_name",)); rows, cols = df.to_dict("records"), list(df.columns)
+    else:
+        rows = []
+        for n, line in enumerate(f.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            if not line.strip(): continue
+            try: row = json.loads(line)
+            except ValueError: row = None
+            if not isinstance(row, dict): report.add(f"{f}:{n}", f"not a JSON object on one line of {f.name}"); continue
+            rows.append(row)
+        if rows and not any("file_name" in r for r in rows):
+            raise DiffmineError(f, "no 'file_name' key in its rows", "each line must be a JSON object with file_name "
+                                "(the image's path relative to this file's folder) and label")
+        cols = list(dict.fromkeys(k for r in rows for k in r))
+    label = next((c for c in HF_LABEL_COLUMNS if c in cols), None)
+    if label is None:
+        raise DiffmineError(f, f"no label column (its columns are: {', '.join(map(repr, cols)) or 'none'})",
+                            "add a 'label' column with each image's label, or sort the images into <split>/<label>/ "
+                            "folders without a metadata file")
+    return rows, label
+
+def _hf_labels(v) -> tuple:
+    "The labels of one metadata cell: a string ('|' joins several), a number, or a JSON list."
+    if isinstance(v, list): return tuple(str(x).strip() for x in v if x is not None and str(x).strip())
+    if v is None or isinstance(v, (dict, bool)): return ()
+    if isinstance(v, float) and v.is_integer(): v = int(v)
+    return tuple(l.strip() for l in str(v).split("|") if l.strip())
+
+def _hf_listed(root:Path, f:Path, report:BadInputs) -> dict:
+    "{rel: (labels, meta)} of the images a metadata file lists (rel relative to `root`); bad rows go to `report`."
+    rows, label = _hf_table(f, report)
+    base = f.parent.relative_to(root).as_posix()
+    out = {}
+    for row in rows:
+        name = row.get("file_name")
+        rel = _clean_rel(posixpath.join(base, str(name)) if base != "." else str(name), root) \
+            if isinstance(name, str) and name.strip() else None
+        if rel is None or (base != "." and not rel.startswith(base + "/")):
+            report.add(f"{f}: {name!r}", f"file_name in {f.name} is empty or outside its folder"); continue
+        if rel in out: report.add(root/rel, f"duplicate file_name in {f.name} (the first row is kept)"); continue
+        labels = _hf_labels(row.get(label))
+        out[rel] = (labels, {k: v for k, v in row.items() if k not in ("file_name", label) and v not in ("", None)})
+    return out
+
+def _hf_files(root:Path, d:str, report:BadInputs) -> set:
+    "The `rel` of every visible file under `root/d`, or under `root` when `d` is ''."
+    if d: return set(_walk(root, d, report))
+    out = set()
+    for e in _entries(root):
+        if e.is_dir(): out |= set(_walk(root, e.name, report))
+        elif e.is_file(): out.add(e.name)
+    return out
+
+def load_imagefolder(root, # a Hugging Face ImageFolder: [<split>/]<label>/<image>, or images + metadata.csv/.jsonl
+                     split=None, # None/'train', 'test', 'validation' (or 'val'), or 'all'
+                     report:BadInputs|None=None, # where skipped inputs go
+                    ) -> list[Record]:
+    "The records of a Hugging Face ImageFolder: labels from the metadata's label column, else from the label folders."
+    root, report = _prep(root, report)
+    splits, top = _hf_splits(root), _hf_metadata(root)
+    listed = _hf_listed(root, top, report) if top else {}
+    recs = []
+    for s in _hf_wanted(root, split, splits):
+        d = splits[s]
+        own = _hf_metadata(root/d) if d else None
+        if not (own or top):                                       # no metadata: a folder per label
+            for e in _entries(root/d):
+                if e.is_dir(): recs += _label_folder(root, f"{d}/{e.name}" if d else e.name, e.name, report, {"split": s})
+                elif is_image_file(e.name):
+                    report.add(root/d/e.name, f"image outside any label folder (expected {d + '/' if d else ''}<label>/"
+                               "<image>, or a metadata.csv with file_name,label)")
+            continue
+        rows = _hf_listed(root, own, report) if own else {}
+        rows.update({rel: v for rel, v in listed.items() if (not d or rel.startswith(d + "/")) and rel not in rows})
+        name = " or ".join(dict.fromkeys(f.name for f in (own, top) if f))
+        on_disk = _hf_files(root, d, report)
+        for rel, (labels, meta) in rows.items():
+            if not labels: report.add(root/rel, f"no label in {name}"); continue
+            if _hidden_rel(rel): report.add(root/rel, "hidden path (a folder or file name starts with '.' or '_')"); continue
+            if not _image_or_report(root, rel, report): continue
+            if rel not in on_disk: report.add(root/rel, f"listed in {name} but missing on disk"); continue
+            recs.append(Record(root/rel, labels, rel, {**meta, "split": s}))
+        for rel in sorted(on_disk - set(rows)):
+            if is_image_file(rel) and rel not in SIDECARS: report.add(root/rel, f"not listed in {name} (no label)")
+    return _sorted(recs)
+
 # %% ../nbs/01_data.ipynb #65a5475d
 LAYOUTS = {"folder": load_folder, "csv": load_csv, "cardb": load_cardb, "ftt": load_ftt, "g3": load_g3,
-           "places": load_places, "chestxray": load_chestxray}
+           "places": load_places, "chestxray": load_chestxray, "imagefolder": load_imagefolder}
 
 def _holds_images(folder:Path, depth:int=2) -> bool:
     "Whether `folder` (or its subfolders, `depth` levels down) holds a visible image file."
@@ -641,6 +764,17 @@ def _holds_images(folder:Path, depth:int=2) -> bool:
         if e.is_file() and is_image_file(e.name): return True
         if e.is_dir() and depth > 1 and _holds_images(Path(e.path), depth - 1): return True
     return False
+
+def _is_decade(name:str) -> bool: return len(name) == 4 and name.isdigit() and name.endswith("0")
+
+def _hf_described(f:Path) -> bool:
+    "Whether `f` is an ImageFolder metadata file (a CSV, or JSON lines, naming `file_name`)."
+    if not f.is_file(): return False
+    if f.suffix == ".csv": return "file_name" in _csv_header(f)
+    try:
+        with open(f, encoding="utf-8", errors="replace") as fh: line = next((l for l in fh if l.strip()), "")
+        return "file_name" in json.loads(line)
+    except (OSError, ValueError, TypeError): return False
 
 def detect_layout(root, # a dataset folder
                  ) -> str:
@@ -651,17 +785,21 @@ def detect_layout(root, # a dataset folder
         {"id", "country"} <= set(_csv_header(root/"metadata.csv")): return "g3"
     if (root/"train.json").is_file(): return "cardb"
     decades = _subdirs(root/"train") if (root/"train").is_dir() else []
-    if decades and all(d.isdigit() for d in decades): return "ftt"
+    if decades and all(_is_decade(d) for d in decades): return "ftt"
     subs = _subdirs(root)
     if (root/PLACES_VAL_DIR).is_dir() and (root/PLACES_VAL_LIST).is_file(): return "places"
     letters = [s for s in subs if _is_letter(s)]
     if letters and set(subs) - set(letters) <= {PLACES_VAL_DIR} and any(_subdirs(root/s) for s in letters): return "places"
+    splits = [s for s in subs if s.lower() in HF_SPLITS]
+    if any(_hf_described(root/d/n) for d in ["", *splits] for n in HF_METADATA): return "imagefolder"
     if any({"path", "label"} <= set(_csv_header(c, lower=True)) for c in _csvs(root)): return "csv"
+    if splits and len(splits) == len(subs) and any(_holds_images(root/d) for d in splits): return "imagefolder"
     if any(_holds_images(root/s) for s in subs): return "folder"
     loose = any(e.is_file() and is_image_file(e.name) and e.name not in SIDECARS for e in _entries(root))
     raise DiffmineError(root, "no known dataset layout found",
         "looked for Data_Entry_2017.csv (chestxray), metadata.csv with id,country + images/ (g3), train.json (cardb), "
-        "train/<decade>/ (ftt), <letter>/<category>/ folders or val_large/ + places365_val.txt (places), a CSV with path,label columns (csv), and "
+        "train/<decade>/ (ftt), <letter>/<category>/ folders or val_large/ + places365_val.txt (places), metadata.csv/.jsonl "
+        "with file_name or only split folders such as train/ and test/ (imagefolder), a CSV with path,label columns (csv), and "
         "<label>/<image> folders (folder)" + ("; the images here are not in label folders: put them in one folder "
         "per label, or list them in labels.csv" if loose else ""))
 
@@ -687,3 +825,16 @@ def load_records(root, # the dataset folder
 def label_names(records) -> list[str]:
     "The distinct single labels of `records`, sorted."
     return sorted({l for r in records for l in r.labels})
+
+def require_labels(records,          # the dataset's records
+                   source,           # what the message names: the dataset folder
+                   what:str,         # the stage that needs several labels, e.g. "typicality"
+                   need:int=2,       # how many distinct labels it needs
+                  ) -> list[str]:
+    "The labels of `records`; a `DiffmineError` when there are fewer than `need` (typicality compares labels)."
+    labels = label_names(records)
+    if len(labels) >= need: return labels
+    raise DiffmineError(source, f"{len(labels)} label{'' if len(labels) == 1 else 's'} "
+                        f"({', '.join(map(repr, labels)) or 'none'}) among {len(records)} images: {what} needs images "
+                        f"of at least {need} labels", "give the images their labels (a folder per label, or a label "
+                        "column); a label named like a folder (e.g. 'train') means the layout was misread: pass --layout")

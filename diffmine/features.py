@@ -15,7 +15,8 @@ from .models import DiffusionModel, image_tensor, repeat_conditioning
 from .typicality import load_index
 
 # %% auto #0
-__all__ = ['dift_features', 'run_template', 'compute_features', 'patch_descriptors']
+__all__ = ['dift_features', 'run_params', 'run_template', 'run_model', 'same_model', 'check_run_model', 'compute_features',
+           'patch_descriptors']
 
 # %% ../nbs/07_features.ipynb #6ca7f60b
 class _StopForward(Exception):
@@ -66,13 +67,40 @@ def dift_features(model:DiffusionModel,
     return out.float().mean(0).cpu()
 
 # %% ../nbs/07_features.ipynb #167080e7
+def run_params(run) -> dict:
+    "The settings a typicality run folder was computed with (the `params` of its `run.json`)."
+    f = Path(run)/"run.json"
+    if not f.exists(): raise DiffmineError(f, "not a typicality run folder (no run.json)",
+                                           "pass the folder `diffmine typicality MODEL DATA OUT` wrote")
+    return json.loads(f.read_text()).get("params", {})
+
 def run_template(run) -> str:
     "The prompt template a typicality run folder was computed with (its `run.json`)."
-    f = Path(run)/"run.json"
-    if not f.exists(): raise DiffmineError(f, "not a typicality run folder (no run.json)", "pass the folder `diffmine typicality` wrote")
-    template = json.loads(f.read_text()).get("params", {}).get("template")
-    if not template: raise DiffmineError(f, "records no prompt template", "recompute typicality with this version of diffmine")
+    template = run_params(run).get("template")
+    if not template: raise DiffmineError(Path(run)/"run.json", "records no prompt template",
+                                         "recompute typicality with this version of diffmine")
     return template
+
+def run_model(run) -> str:
+    "The model a typicality run folder was computed with, as its `run.json` records it (a folder or a hub id)."
+    model = run_params(run).get("model")
+    if not model: raise DiffmineError(Path(run)/"run.json", "records no model", "pass MODEL explicitly")
+    return str(model)
+
+def same_model(a:str, b:str) -> bool:
+    "Whether two model sources name one model: the same folder (however written), or the same hub id."
+    def key(s):
+        p = Path(s).expanduser()
+        return str(p.resolve()) if p.exists() else str(s)
+    return key(a) == key(b)
+
+def check_run_model(model:DiffusionModel, run, other_model:bool=False):
+    "Refuse a model other than the one `run` was computed with, unless `other_model` says it is meant."
+    want = run_params(run).get("model")
+    if not want or other_model or same_model(str(model.source), str(want)): return   # "": nothing recorded to compare
+    raise DiffmineError(Path(run)/"run.json", f"model differs: typicality used {want!r}, this is {str(model.source)!r}",
+                        f"use the run's model (`diffmine cluster {run}` loads it), or pass --other-model "
+                        "(other_model=True) to describe the patches with this one on purpose")
 
 def _check_template(model:DiffusionModel, run:Path) -> str:
     template, own = run_template(run), model.spec.get("template")
@@ -93,17 +121,19 @@ def compute_features(model:DiffusionModel,
                      t:int=DIFT_T, up_block:int=DIFT_UP_BLOCK, ensemble:int=DIFT_ENSEMBLE, seed:int=0,
                      dtype:str="float16",          # dtype of the cached maps
                      report:BadInputs|None=None,   # where unreadable images go (saved as features/bad_inputs.csv)
+                     other_model:bool=False,       # allow a model other than the run's (run.json `model`)
                     ) -> Path:
     "Compute and cache the DIFT map of every (selected) image of a typicality run; returns the `features/` folder."
     ensemble = positive("ensemble", ensemble)                          # refused before anything is read or written
     run = Path(run); out = run/"features"
+    check_run_model(model, run, other_model)                           # before anything is written
     index, template = load_index(run), _check_template(model, run)
     params = _features_params(model, template, t, up_block, ensemble, seed, dtype)
     if (out/"params.json").exists():
         old = json.loads((out/"params.json").read_text())
         if old != params:
-            diff = {k: (old.get(k), v) for k, v in params.items() if old.get(k) != v}
-            raise DiffmineError(out, f"holds DIFT features computed with other settings (old, new: {diff})",
+            diff = ", ".join(f"{k}: {old.get(k)!r} -> {v!r}" for k, v in params.items() if old.get(k) != v)
+            raise DiffmineError(out, f"holds DIFT features computed with other settings ({diff})",
                                 "pass the same settings, or delete this features/ folder to recompute")
     if keys is not None:
         keys = list(dict.fromkeys(str(k) for k in keys))
@@ -158,8 +188,8 @@ def patch_descriptors(run,                   # a typicality run folder with `fea
     missing = sorted({k for k in keys if not (folder/f"{k}.npz").exists()})
     if missing:
         raise DiffmineError(folder, f"no DIFT features for {len(missing)} of the {len(set(keys))} images with patches "
-                            f"(e.g. {missing[0]})", "compute them first: diffmine.features.compute_features(model, run, "
-                            "keys=...) (diffmine.clusters.cluster_run does it for you)")
+                            f"(e.g. {missing[0]})", f"compute them first: `diffmine cluster {Path(run)}` "
+                            "(in Python: diffmine.clusters.cluster_run)")
     out = None
     boxes = patches[["x0", "y0", "x1", "y1"]].to_numpy(dtype=np.int64)
     groups = pd.Series(range(len(keys))).groupby(pd.Series(keys), sort=False).indices
