@@ -11,16 +11,17 @@ from .config import (DiffmineError, positive, write_json, processes, dataset_spe
                              SEED, COND_DROPOUT, LR, PATCHES_PER_IMAGE, TOP_PER_LABEL, DIFT_T, DIFT_UP_BLOCK,
                              DIFT_ENSEMBLE, N_CLUSTERS, PNP_STEPS, PNP_GUIDANCE, PNP_FEATURE_FRACTION, PNP_ATTN_FRACTION, COTYP_TOP,
                              COTYP_DIMS)
-from .data import load_records, detect_layout, BadInputs, LAYOUTS
+from .data import load_records, detect_layout, require_labels, label_names, BadInputs, LAYOUTS
 from . import synth
 from .models import load_model, BASE_NAME
 from .finetune import finetune
 from .typicality import compute_typicality
 from .adaptive import adaptive_typicality, adaptive_cost, ADAPTIVE_BUDGET
 from .patches import mine_patches, load_patches
+from .features import run_model
 from .clusters import cluster_run, load_clusters
 from .evaluation import typicality_vs_groundtruth, patch_precision, label_area
-from .figures import typicality_figure, patches_figure, clusters_figure, save_figure
+from .figures import typicality_figure, patches_figure, clusters_figure, save_figure, plural
 from .gallery import write_gallery, slug
 from .reproduce import reproduce, REGISTRY
 from .translation import translate_dataset, compute_cotypicality, cotypical_clusters, translation_figure
@@ -32,9 +33,14 @@ from .pretrain import pretrain, BASE_TRAIN, BASE_SEED
 __all__ = ['parser', 'main']
 
 # %% ../nbs/99_cli.ipynb #6f49bd37
-def _data(args, report=None):
+def _data(args, report=None, need:str|None=None):
+    "The layout and records of DATA; `need`: the stage that needs several labels (refused with fewer than two)."
     layout = detect_layout(args.data) if args.layout == "auto" else args.layout
-    return layout, load_records(args.data, layout=layout, split=getattr(args, "split", None), report=report)
+    records = load_records(args.data, layout=layout, split=getattr(args, "split", None), report=report)
+    if need: require_labels(records, f"{args.data} (layout {layout})", need)
+    return layout, records
+
+_SHOWN_PROMPTS = 6   # the finetune banner lists this many label prompts, then says how many more
 
 def _cmd_synth(args):
     kw = dict(size=args.size, seed=args.seed, overwrite=args.overwrite)
@@ -52,14 +58,18 @@ def _cmd_pretrain(args):
 
 def _cmd_finetune(args):
     report = BadInputs()
-    layout, records = _data(args, report)
+    layout, records = _data(args, report, need="finetuning")
     spec = dataset_spec(layout)
     template = args.template or spec.template
     null = args.null_prompt if args.null_prompt is not None else spec.null_prompt
     dropout = args.cond_dropout if args.cond_dropout is not None else spec.cond_dropout
     main = os.environ.get("RANK", "0") in ("", "0")              # under a launcher, the main process reports
-    if main: print(f"finetune: {len(records)} images, layout {layout}, prompt "
-                   f"{format_prompt(template, records[0].labels)!r}, null {null!r}")
+    if main:
+        combos = sorted({r.labels for r in records})
+        shown = ", ".join(repr(format_prompt(template, l)) for l in combos[:_SHOWN_PROMPTS])
+        more = f" and {len(combos) - _SHOWN_PROMPTS} more" if len(combos) > _SHOWN_PROMPTS else ""
+        print(f"finetune: {plural(len(records), 'image')} of {plural(len(label_names(records)), 'label')}, layout "
+              f"{layout}; template {template!r}: {shown}{more}; null prompt {null!r}")
     out = finetune(records, args.out, template, null, base=args.base, resolution=args.resolution, steps=args.steps,
                    batch_size=args.batch_size, lr=args.lr, cond_dropout=dropout, ema=args.ema,
                    checkpoint_every=args.checkpoint_every, seed=args.seed, resume=args.resume,
@@ -76,7 +86,7 @@ def _device(args):
 def _cmd_typicality(args):
     report = BadInputs()
     model = load_model(args.model, device=_device(args))
-    layout, records = _data(args, report)
+    layout, records = _data(args, report, need="typicality")
     kw = dict(n=args.draws, t_range=tuple(args.t_range) if args.t_range else None, seed=args.seed,
               batch_size=args.batch_size, template=args.template, null_prompt=args.null_prompt, layout=layout,
               limit=args.limit, report=report, cache_dtype=args.cache_dtype)
@@ -91,7 +101,7 @@ def _cmd_typicality(args):
                                  patch=args.patch, **kw)
     else: df = compute_typicality(model, records, args.out, **kw, **engine)
     if not processes().main: return
-    print(f"typicality of {len(df)} images in {args.out}/index.csv" +
+    print(f"typicality of {plural(len(df), 'image')} in {args.out}/index.csv" +
           (f" ({len(report)} unreadable inputs listed in {args.out}/bad_inputs.csv)" if len(report) else ""))
     if adaptive:
         c = adaptive_cost(args.out)
@@ -101,14 +111,23 @@ def _cmd_typicality(args):
 def _cmd_mine(args):
     df = mine_patches(args.run, patch=args.patch, per_image=args.per_image, top=args.top, seed=args.seed)
     counts = df.groupby("ranking").size().to_dict()
-    print(f"{len(df)} patches in {args.run}/patches.csv ({counts})")
+    print(f"{plural(len(df), 'patch', 'patches')} in {args.run}/patches.csv ({counts})")
 
 def _cmd_cluster(args):
-    model = load_model(args.model, device=_device(args))
+    if args.other_model and not args.model:
+        raise DiffmineError("--other-model", "names no model", "pass MODEL after RUN: the model to use instead of the run's")
+    src = args.model or run_model(args.run)                 # default: the model the typicality run used (run.json)
+    try: model = load_model(src, device=_device(args))
+    except DiffmineError as e:
+        if args.model: raise
+        raise DiffmineError(e.path, f"{e.problem} (the model {Path(args.run)/'run.json'} records)",
+                            f"pass the model as MODEL: `diffmine cluster {args.run} MODEL`") from None
+    if not args.model and processes().main: print(f"cluster: DIFT with the run's model {src}")
     df = cluster_run(model, args.run, k=args.k, t=args.dift_t, up_block=args.up_block, ensemble=args.ensemble,
-                     seed=args.seed)
+                     seed=args.seed, other_model=args.other_model)
     if df is None: return                                   # not the main process: its shard of features is written
-    print(f"{len(df)} patches in {df.groupby('label').cluster_rank.nunique().sum()} clusters: {args.run}/clusters.csv")
+    n = int(df.groupby('label').cluster_rank.nunique().sum())
+    print(f"{plural(len(df), 'patch', 'patches')} in {plural(n, 'cluster')}: {args.run}/clusters.csv")
 
 def _cmd_gallery(args):
     index = write_gallery(args.run, args.out)
@@ -120,13 +139,14 @@ def _cmd_figures(args):
     patches = load_patches(run) if (run/"patches.csv").exists() else None
     if patches is not None and not len(patches):
         raise DiffmineError(run/"patches.csv", "holds no patches", f"mine them again: `diffmine mine {run}`")
+    c = load_clusters(run) if (run/"clusters.csv").exists() else None   # refused when stale: before anything is drawn
     written = [save_figure(typicality_figure(run, per_label=args.per_label, outline=outline), out/"typicality")]
     if patches is not None:
         written.append(save_figure(patches_figure(patches, n=args.per_label), out/"patches"))
-    if (run/"clusters.csv").exists():
-        c = load_clusters(run)
-        for lab in sorted(c.label.unique()):
-            written.append(save_figure(clusters_figure(c, lab), out/f"clusters_{slug(lab)}"))
+    for lab in sorted(c.label.unique()) if c is not None else []:
+        written.append(save_figure(clusters_figure(c, lab), out/f"clusters_{slug(lab)}"))
+    for old in sorted(out.glob("clusters_*")):            # the cluster figures of labels an earlier run had
+        if old.suffix in (".png", ".pdf") and old.with_suffix(".png") not in written: old.unlink()
     print("\n".join(f"wrote {p} (+ .pdf)" for p in written))
 
 def _cmd_reproduce(args):
@@ -266,21 +286,33 @@ _ADAPTIVE_NOTE = ("Benchmark (Cars and Faces stand-ins, 64 images, K=8, budget 2
                   "ground-truth precision unchanged, but the per-label top-K overlap with a full run is 0.64/0.57 (target "
                   "0.9; two full runs agree at 0.75/0.71) and Spearman 0.96/0.91: not yet the default.")
 
+class _Help(argparse.HelpFormatter):
+    "Every option's help ends with its default, unless the help already says what the default is."
+    def _get_help_string(self, action):
+        h = action.help or ""
+        if (not action.option_strings or action.default is None or action.default is False
+            or action.default == argparse.SUPPRESS or "default" in h.lower()): return h
+        return f"{h} (default: %(default)s)"
+
 def parser() -> argparse.ArgumentParser:
     "The `diffmine` argument parser."
     p = argparse.ArgumentParser(prog="diffmine", description="Diffusion models as data mining tools.")
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    _add = sub.add_parser
+    sub.add_parser = lambda *a, **kw: _add(*a, formatter_class=_Help, **kw)   # every verb shows its defaults
     def data_args(q):
-        q.add_argument("--layout", default="auto", choices=["auto", *LAYOUTS], help="dataset layout (default: detect)")
-        q.add_argument("--split", default=None, help="split to read where the layout has them (train, test)")
+        q.add_argument("--layout", default="auto", choices=["auto", *LAYOUTS],
+                       help="dataset layout (default: detect it; imagefolder is the Hugging Face ImageFolder)")
+        q.add_argument("--split", default=None, help="split to read where the layout has them (train, test, validation)")
 
     q = sub.add_parser("synth", help="write a planted dataset with known typical elements (ground truth beside it)")
     q.add_argument("kind", choices=["planted", *synth.STANDINS],
                    help="planted: 4 shape labels (folder layout); or a stand-in in that dataset's own layout")
     q.add_argument("out", help="output folder")
     q.add_argument("--n-per-label", type=int, default=None, help="images per label (default: each generator's own)")
-    q.add_argument("--size", type=int, default=32)
-    q.add_argument("--seed", type=int, default=0); q.add_argument("--overwrite", action="store_true")
+    q.add_argument("--size", type=int, default=32, help="image side in pixels")
+    q.add_argument("--seed", type=int, default=0, help="random seed")
+    q.add_argument("--overwrite", action="store_true", help="replace a dataset already in OUT")
     q.set_defaults(func=_cmd_synth)
 
     q = sub.add_parser("pretrain", help="pretrain diffmine-base from nothing (autoencoder + UNet, generic captions; resumable)")
@@ -303,15 +335,16 @@ def parser() -> argparse.ArgumentParser:
                    "model, 128 px), 'small' (a new small pixel model, from scratch), a model folder or a hub id such as "
                    "stable-diffusion-v1-5/stable-diffusion-v1-5")
     q.add_argument("--resolution", type=int, default=None, help="training resolution (default: the base model's)")
-    q.add_argument("--steps", type=int, default=1000); q.add_argument("--batch-size", type=int, default=8)
-    q.add_argument("--lr", type=float, default=LR)
+    q.add_argument("--steps", type=int, default=1000, help="training steps")
+    q.add_argument("--batch-size", type=int, default=8, help="images per step")
+    q.add_argument("--lr", type=float, default=LR, help="learning rate (AdamW)")
     q.add_argument("--cond-dropout", type=float, default=None, help=f"default: the dataset's ({COND_DROPOUT} for most)")
     q.add_argument("--template", default=None, help="prompt template, e.g. 'An image of {label}.' (default: the dataset's)")
     q.add_argument("--null-prompt", default=None, help="null prompt (default: the dataset's)")
     q.add_argument("--ema", action="store_true", help="keep EMA weights and save them as the model")
-    q.add_argument("--checkpoint-every", type=int, default=500)
-    q.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--checkpoint-every", type=int, default=500, help="save OUT/checkpoint-N every N steps (what --resume continues from)")
+    q.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"], help="autocast while training")
+    q.add_argument("--seed", type=int, default=0, help="seed of the initialisation, the image order and the noise")
     q.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint in OUT")
     q.set_defaults(func=_cmd_finetune)
 
@@ -323,10 +356,10 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--t-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                    help="fraction of T the draws cover (default: the dataset's, 0.1 0.7)")
     q.add_argument("--batch-size", type=int, default=50, help="draws per UNet call (2x inputs)")
-    q.add_argument("--seed", type=int, default=SEED)
+    q.add_argument("--seed", type=int, default=SEED, help="seed of the (eps, t) draws, the same for every image")
     q.add_argument("--limit", type=int, default=None, help="at most N images, balanced over labels")
-    q.add_argument("--template", default=None, help="default: the model's own (diffmine.json)")
-    q.add_argument("--null-prompt", default=None)
+    q.add_argument("--template", default=None, help="prompt template (default: the model's own, diffmine.json)")
+    q.add_argument("--null-prompt", default=None, help="null prompt (default: the model's own, else the dataset's)")
     q.add_argument("--cache-dtype", default="float32", choices=["float32", "float16"],
                    help="dtype of the stored maps (float16: half the map's bytes, same mined patches)")
     q.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
@@ -350,15 +383,21 @@ def parser() -> argparse.ArgumentParser:
     q = sub.add_parser("mine", help="mine the top patches of every label (T, and the controls Rand. and -T)")
     q.add_argument("run", help="typicality run folder")
     q.add_argument("--patch", type=int, default=None, help="patch side in original pixels (default: the dataset's, scaled to the image)")
-    q.add_argument("--per-image", type=int, default=PATCHES_PER_IMAGE); q.add_argument("--top", type=int, default=TOP_PER_LABEL)
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--per-image", type=int, default=PATCHES_PER_IMAGE, help="patches kept per image (not overlapping)")
+    q.add_argument("--top", type=int, default=TOP_PER_LABEL, help="patches kept per label and ranking")
+    q.add_argument("--seed", type=int, default=0, help="seed of the random ranking (Rand.)")
     q.set_defaults(func=_cmd_mine)
 
     q = sub.add_parser("cluster", help="DIFT features of the mined patches, k-means per label, clusters ranked by median typicality")
-    q.add_argument("run", help="mined run folder"); q.add_argument("model", help="MODEL the run was computed with")
-    q.add_argument("--k", type=int, default=N_CLUSTERS); q.add_argument("--dift-t", type=int, default=DIFT_T)
-    q.add_argument("--up-block", type=int, default=DIFT_UP_BLOCK); q.add_argument("--ensemble", type=int, default=DIFT_ENSEMBLE)
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("run", help="mined run folder")
+    q.add_argument("model", nargs="?", default=None, help="MODEL for DIFT (default: the one the run was computed with, "
+                   "from RUN/run.json; another is refused unless --other-model)")
+    q.add_argument("--other-model", action="store_true", help="describe the patches with MODEL although the run used another")
+    q.add_argument("--k", type=int, default=N_CLUSTERS, help="k-means clusters per label")
+    q.add_argument("--dift-t", type=int, default=DIFT_T, help="DIFT noise level, of 1000 steps")
+    q.add_argument("--up-block", type=int, default=DIFT_UP_BLOCK, help="UNet decoder block whose output describes a patch")
+    q.add_argument("--ensemble", type=int, default=DIFT_ENSEMBLE, help="noise draws averaged per image (the DIFT ensemble)")
+    q.add_argument("--seed", type=int, default=0, help="seed of the DIFT noise and of k-means")
     q.add_argument("--device", default=None, help="cpu, cuda ... (default: cuda when available)")
     q.set_defaults(func=_cmd_cluster)
 
@@ -404,12 +443,14 @@ def parser() -> argparse.ArgumentParser:
     q = sub.add_parser("cotypical", help="co-typicality of a translation run, clusters of co-typical elements, Fig. 10")
     q.add_argument("run", help="translation run folder (diffmine translate)"); q.add_argument("model", help="MODEL it was made with")
     q.add_argument("--draws", type=int, default=N_DRAWS, help="typicality draws per translation")
-    q.add_argument("--k", type=int, default=N_CLUSTERS); q.add_argument("--top", type=int, default=COTYP_TOP)
+    q.add_argument("--k", type=int, default=N_CLUSTERS, help="k-means clusters")
+    q.add_argument("--top", type=int, default=COTYP_TOP, help="most co-typical elements kept for clustering")
     q.add_argument("--dims", type=int, default=COTYP_DIMS, help="per-label reduction before concatenation")
-    q.add_argument("--reduce", default="umap", choices=["umap", "pca"])
-    q.add_argument("--ensemble", type=int, default=DIFT_ENSEMBLE); q.add_argument("--seed", type=int, default=SEED)
+    q.add_argument("--reduce", default="umap", choices=["umap", "pca"], help="per-label reduction of the descriptors")
+    q.add_argument("--ensemble", type=int, default=DIFT_ENSEMBLE, help="noise draws averaged per image (the DIFT ensemble)")
+    q.add_argument("--seed", type=int, default=SEED, help="seed of the draws, the DIFT noise and the clustering")
     q.add_argument("--figure-clusters", type=int, default=4, help="top clusters in the figure (4 rows each)")
-    q.add_argument("--device", default=None)
+    q.add_argument("--device", default=None, help="cpu, cuda ... (default: cuda when available)")
     q.set_defaults(func=_cmd_cotypical)
     q = sub.add_parser("benchmark-quality", help="every ground-truth metric, base vs finetuned, on the five stand-ins and Fashion-MNIST")
     q.add_argument("--work", default="runs/benchmark", help="models and caches (rerunning resumes)")

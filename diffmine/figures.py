@@ -4,19 +4,23 @@
 
 # %% ../nbs/11_figures.ipynb #5bc6d0bd
 from __future__ import annotations
+import functools, os
 from pathlib import Path
 from collections import OrderedDict
 from PIL import Image
 import numpy as np, torch, torch.nn.functional as F
 import matplotlib
 import matplotlib.pyplot as plt
-from .config import atomic_write
+from matplotlib import font_manager
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from .config import atomic_write, BLUR_PER_PX
 from .data import load_image, BadImage
 from .typicality import load_index, load_typicality
 
 # %% auto #0
-__all__ = ['OVERLAY_MAX_SIDE', 'RANKING_TITLES', 'gaussian_blur', 'display_map', 'save_figure', 'typicality_figure',
-           'patches_figure', 'clusters_figure']
+__all__ = ['LABEL_FONTS', 'OVERLAY_MAX_SIDE', 'OVERLAY_LEGEND', 'RANKING_TITLES', 'gaussian_blur', 'display_map', 'label_fonts',
+           'drawable', 'plural', 'save_figure', 'typicality_figure', 'patches_figure', 'clusters_figure']
 
 # %% ../nbs/11_figures.ipynb #18179b73
 def gaussian_blur(m:np.ndarray, sigma:float) -> np.ndarray:
@@ -32,13 +36,59 @@ def gaussian_blur(m:np.ndarray, sigma:float) -> np.ndarray:
     t = F.conv2d(F.pad(t, (0, 0, pad, pad), mode="reflect"), k.view(1, 1, -1, 1))
     return t[0, 0].numpy()
 
-def display_map(m:np.ndarray, sigma:float|None=None, # blur in pixels; default 10 px per 384 px of the shorter side
+def display_map(m:np.ndarray, sigma:float|None=None, # blur in pixels; default BLUR_PER_PX (10 px per 384 px) of the shorter side
                 vmax:float|None=None) -> np.ndarray:   # common scale across images (default: this map's max)
     "Blurred positive typicality in [0, 1], for display."
-    sigma = 10 * min(m.shape) / 384 if sigma is None else sigma
+    sigma = BLUR_PER_PX * min(m.shape) if sigma is None else sigma
     b = np.clip(gaussian_blur(m, sigma), 0, None)
     vmax = vmax if vmax is not None else b.max()
     return b / vmax if vmax > 0 else b
+
+# %% ../nbs/11_figures.ipynb #e2a1b3c4
+LABEL_FONTS = ("DejaVu Sans", "Droid Sans Fallback", "Noto Sans CJK JP", "Noto Sans CJK SC", "WenQuanYi Micro Hei",
+               "WenQuanYi Zen Hei")    # per glyph, the first that has it; DejaVu Sans ships with matplotlib
+_FONT_FILES = {"DroidSansFallbackFull.ttf", "DroidSansFallback.ttf", "NotoSansCJK-Regular.ttc", "wqy-microhei.ttc",
+               "wqy-zenhei.ttc"}       # their files in Debian's packages (added when matplotlib's font cache predates them)
+
+@functools.cache
+def _label_fonts() -> tuple:
+    "(family names, FT2Font faces) of the `LABEL_FONTS` installed here, in order."
+    known = {f.name for f in font_manager.fontManager.ttflist}
+    if not set(LABEL_FONTS[1:]) & known:                                 # a font installed after the cache was built
+        for path in font_manager.findSystemFonts():
+            if os.path.basename(path) in _FONT_FILES:
+                try: font_manager.fontManager.addfont(path)
+                except Exception: pass
+    names, faces = [], []
+    for name in LABEL_FONTS:
+        try: path = font_manager.findfont(font_manager.FontProperties(family=name), fallback_to_default=False)
+        except ValueError: continue
+        names.append(name); faces.append(font_manager.get_font(path))
+    return tuple(names), tuple(faces)
+
+def label_fonts() -> list[str]:
+    "The font families labels are drawn with (pass as `fontfamily=`): the installed `LABEL_FONTS`."
+    return list(_label_fonts()[0])
+
+def _face(ch:str) -> int|None:
+    "The index (in `label_fonts()`) of the first label font that has `ch`; None when none has it."
+    return next((i for i, f in enumerate(_label_fonts()[1]) if f.get_char_index(ord(ch))), None)
+
+def drawable(text:str) -> str:
+    "`text` as a figure draws it: characters no label font has become their code point (never a box); `$` escaped."
+    return "".join(ch if ch.isspace() or _face(ch) is not None else f"U+{ord(ch):04X}"
+                   for ch in str(text)).replace("$", r"\$")
+
+def plural(n:int, one:str, many:str|None=None) -> str:
+    "`n` with the noun that goes with it: '1 patch', '2 patches', '0 clusters'."
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+def _label_text(ax_or_fig, kind:str, text, **kw):
+    "Draw a label as a title, y label or suptitle (`kind`), in the label fonts it needs."
+    text = drawable(text)
+    need = {_face(ch) for ch in text if not ch.isspace()} - {None, 0}
+    if need: kw.pop("fontweight", None)      # the CJK fallback fonts have no bold: matplotlib would log a complaint
+    return getattr(ax_or_fig, kind)(text, fontfamily=label_fonts()[:max(need, default=0) + 1], **kw)
 
 # %% ../nbs/11_figures.ipynb #a79dcd8f
 def save_figure(fig, path, dpi:int=150) -> Path:
@@ -58,6 +108,7 @@ def typicality_figure(run,                 # typicality run folder
                       alpha:float=0.6, title:str|None=None,
                       labels_as_columns:bool=False, # a column per label (each image above its overlay), not two rows
                       cmap:str|None=None,  # draw the images in grey with this colour map (e.g. "gray"); None: in colour
+                      colorbar:bool=True,  # a colour bar under the figure: what the overlay's colours mean
                      ):
     "A figure: per label, images and their typicality overlays (the most typical images of each label)."
     idx = load_index(run)
@@ -89,11 +140,26 @@ def typicality_figure(run,                 # typicality run folder
                 if o is not None and o.any():
                     for ax in (a, b): ax.contour(o.astype(float), levels=[0.5], colors="cyan", linewidths=0.6)
             b.set_title(f"T = {r.typicality:+.1e}", fontsize=t_size, pad=1)
-        if labels_as_columns: axes[0, i].set_title(lab, fontsize=7, fontweight="bold")
-        else: axes[2 * i, 0].set_title(lab, fontsize=9, loc="left", fontweight="bold")
+        if labels_as_columns: _label_text(axes[0, i], "set_title", lab, fontsize=7, fontweight="bold")
+        else: _label_text(axes[2 * i, 0], "set_title", lab, fontsize=9, loc="left", fontweight="bold")
     fig.tight_layout(pad=0.3, h_pad=h_pad, w_pad=0.2)
-    if title: fig.suptitle(title, fontsize=9, y=1.0, va="bottom")
+    if title: _label_text(fig, "suptitle", title, fontsize=9, y=1.0, va="bottom")
+    if colorbar: _overlay_colorbar(fig)
     return fig
+
+OVERLAY_LEGEND = ("overlay: typicality T = denoising error under the null prompt minus under the label's prompt; "
+                  "T > 0 (typical of the label) shown, T <= 0 clear; Gaussian blur of sigma {blur:.1%} of the image's "
+                  "shorter side; each map scaled to its own maximum")
+
+def _overlay_colorbar(fig):
+    "A horizontal colour bar below the figure's axes (outside them: `save_figure` crops to what is drawn)."
+    w, h = fig.get_size_inches()
+    cax = fig.add_axes([0.2, -0.30 / h, 0.6, 0.07 / h])
+    cb = fig.colorbar(ScalarMappable(Normalize(0, 1), "inferno"), cax=cax, orientation="horizontal")
+    cb.set_ticks([0, 1], labels=["T <= 0", "max T of the image"])
+    cb.ax.tick_params(labelsize=5, length=2, pad=1)
+    cb.set_label(OVERLAY_LEGEND.format(blur=BLUR_PER_PX), fontsize=5, labelpad=2, wrap=True)
+    return cb
 
 # %% ../nbs/11_figures.ipynb #0ddd8670
 class _Images:
@@ -142,7 +208,7 @@ def patches_figure(patches, # a patches table (`diffmine.patches.load_patches`)
             ax.imshow(_mosaic([_patch(images, r, size) for r in sel.itertuples()], n, size) if len(sel) else
                       np.full((size, size, 3), 255, np.uint8))
             if i == 0: ax.set_title(RANKING_TITLES.get(rk, rk), fontsize=9)
-            if j == 0: ax.set_ylabel(lab, fontsize=8, rotation=0, ha="right", va="center")
+            if j == 0: _label_text(ax, "set_ylabel", lab, fontsize=8, rotation=0, ha="right", va="center")
     fig.tight_layout(pad=0.3, w_pad=1.0, h_pad=0.3)
     return fig
 
@@ -159,8 +225,8 @@ def clusters_figure(clusters,     # a clusters table (`diffmine.clusters.load_cl
         ax.imshow(_mosaic([_patch(images, r, size) for r in m.itertuples()], n_members, size))
         ax.set_xticks([]); ax.set_yticks([])
         for s in ax.spines.values(): s.set_visible(False)
-        ax.set_ylabel(f"#{cr}\n{len(c[c.cluster_rank == cr])} patches\nmed. T {m.cluster_median.iloc[0]:+.1e}",
+        ax.set_ylabel(f"#{cr}\n{plural(int((c.cluster_rank == cr).sum()), 'patch', 'patches')}\nmed. T {m.cluster_median.iloc[0]:+.1e}",
                       fontsize=6, rotation=0, ha="right", va="center")
-    fig.suptitle(label, fontsize=9, y=1.0, va="bottom")
+    _label_text(fig, "suptitle", label, fontsize=9, y=1.0, va="bottom")
     fig.tight_layout(pad=0.2, h_pad=0.2)
     return fig

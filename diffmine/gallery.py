@@ -12,7 +12,7 @@ from .config import DiffmineError, atomic_write, progress
 from .data import load_image, BadImage
 from .patches import load_patches
 from .clusters import load_clusters
-from .figures import _Images
+from .figures import _Images, plural
 
 # %% auto #0
 __all__ = ['slug', 'write_gallery']
@@ -71,12 +71,14 @@ _CHECK = """
 window.addEventListener('load',()=>{const im=[...document.querySelectorAll('main img[src]')];
   const ok=im.filter(i=>i.complete&&i.naturalWidth>0).length;
   const f=document.querySelector('footer'); f.dataset.imagesOk=ok; f.dataset.images=im.length;
-  f.append(` · ${ok} of ${im.length} images rendered`);});
+  if(im.length) f.append(` · ${ok} of ${im.length} images rendered`);});
 """
+
+_FOOTER = "<footer>diffmine gallery</footer>"   # marks the pages write_gallery wrote (and may replace or remove)
 
 def _page(title:str, body:str, extra_js:str="", data:str="") -> str:
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{_CSS}</style></head><body><main>{body}</main><footer>diffmine gallery</footer>{data}"
+            f"<style>{_CSS}</style></head><body><main>{body}</main>{_FOOTER}{data}"
             f"<script>{_CHECK}{extra_js}</script></body></html>")
 
 # %% ../nbs/12_gallery.ipynb #bd569c4b
@@ -95,10 +97,10 @@ def _label_page(label:str, c:pd.DataFrame, patch_px:int, source_px:int) -> str:
             tiles.append(f"<img src='{_data_uri(p)}' title='{tip}' alt='patch' data-src='{html.escape(r.key)}' "
                          f"data-x0='{r.x0}' data-y0='{r.y0}' data-x1='{r.x1}' data-y1='{r.y1}'>")
         med = g.cluster_median.iloc[0]
-        parts.append(f"<section class='cluster'><h2>Cluster #{cr} <span>· {len(g)} patches · median typicality "
+        parts.append(f"<section class='cluster'><h2>Cluster #{cr} <span>· {plural(len(g), 'patch', 'patches')} · median typicality "
                      f"{med:+.3e}</span></h2><div class='members'>{''.join(tiles)}</div></section>")
     body = (f"<h1>{html.escape(label)}</h1><div class='sub'><a href='index.html'>all labels</a> · "
-            f"{len(c)} patches in {c.cluster_rank.nunique()} clusters, ranked by median typicality; members nearest "
+            f"{plural(len(c), 'patch', 'patches')} in {plural(c.cluster_rank.nunique(), 'cluster')}, ranked by median typicality; members nearest "
             f"to the centroid first. Click a patch to see its source.</div>{''.join(parts)}"
             "<div id='view'><div class='box'><div class='wrap'><img alt='source'><div class='bb'></div></div><p></p></div></div>")
     data = f"<script type='application/json' id='sources'>{json.dumps(sources)}</script>"
@@ -111,11 +113,12 @@ def write_gallery(run,                 # a run folder with clusters.csv (`diffmi
                  ) -> Path:
     "Write the static HTML gallery of a run: index.html and one page per label. Returns index.html."
     run = Path(run); out = Path(out or run/"gallery"); out.mkdir(parents=True, exist_ok=True)
-    c = load_clusters(run)
-    rows = []
+    c = load_clusters(run)                                           # refused when stale (patches mined again since)
+    rows, pages = [], {"index.html"}
     for label, g in progress(c.groupby("label", sort=True), desc="gallery", unit="label"):
         page = out/f"{slug(label, reserved=('index',))}.html"        # never the gallery's own index.html
         atomic_write(page, lambda p: p.write_text(_label_page(label, g, patch_px, source_px), encoding="utf-8"))
+        pages.add(page.name)
         rows.append(f"<tr><td><a href='{urllib.parse.quote(page.name)}'>{html.escape(label)}</a></td><td>{len(g)}</td>"
                     f"<td>{g.cluster_rank.nunique()}</td><td>{g.typicality.median():+.3e}</td></tr>")
     body = (f"<h1>diffmine gallery</h1><div class='sub'>{html.escape(str(run))}: the visual summary of each label "
@@ -123,4 +126,6 @@ def write_gallery(run,                 # a run folder with clusters.csv (`diffmi
             f"<th>median typicality</th></tr>{''.join(rows)}</table>")
     index = out/"index.html"
     atomic_write(index, lambda p: p.write_text(_page("diffmine gallery", body), encoding="utf-8"))
+    for old in sorted(out.glob("*.html")):                           # pages of labels an earlier gallery had
+        if old.name not in pages and _FOOTER in old.read_text(encoding="utf-8", errors="replace"): old.unlink()
     return index
