@@ -39,6 +39,11 @@ $(STAMP): settings.ini setup.py
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && { echo "== installing chromium (apt-get)"; \
 	  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "== note: chromium not installed (not root): the gallery browser test will be skipped"; }
+	@# a CJK font for figure labels such as 日本 (Debian package; without it such characters are drawn as code points)
+	@test -e /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { echo "== installing fonts-droid-fallback (apt-get)"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-droid-fallback >/dev/null 2>&1 || \
+	  { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-droid-fallback >/dev/null; }; } || \
+	  echo "== note: fonts-droid-fallback not installed (not root): CJK labels in figures are drawn as code points"; }
 	@touch $(STAMP)
 
 # The main job: every experiment notebook of the paper through papermill, profile demo (figures/<experiment>/).

@@ -314,7 +314,7 @@ def test_layout_precedence(tmp_path):
         root = make(tmp_path/name, *files)
         if (root/"metadata.csv").exists(): (root/"metadata.csv").write_text("id,country\n1,FR\n")
         assert detect_layout(root) == want, name
-    assert set(LAYOUTS) == {"folder", "csv", "cardb", "ftt", "g3", "places", "chestxray"}
+    assert set(LAYOUTS) == {"folder", "csv", "cardb", "ftt", "g3", "places", "chestxray", "imagefolder"}
 
 
 def test_records_are_sorted_and_deterministic(tmp_path):

@@ -164,7 +164,7 @@ def test_descriptors_unit_norm_and_located(tmp_path):
     assert np.allclose(d[0], [0, 0, 1]) and np.allclose(d[1], [1, 0, 0])          # rows keep their own image
     assert np.allclose(d[2] / d[2, 2], [5, 3, 1])                                   # bottom-right cell
     assert np.allclose(d[3] / d[3, 2], [1.5, 1, 1])                                 # x cells 1-2, y cell 1
-    with pytest.raises(DiffmineError, match="compute_features"):
+    with pytest.raises(DiffmineError, match="compute them first: `diffmine cluster "):
         patch_descriptors(tmp_path, p.assign(key="k3"))
 
 
