@@ -5,6 +5,7 @@
 #   make test-slow   the end-to-end runs marked slow: kills and reruns, an 8000 px image, 2-process launches (CI runs it too)
 #   make base-model   pretrain diffmine-base (models/diffmine-base, committed) from nothing: about 2 hours on 2 CPU cores
 #   make lab    JupyterLab on nbs/
+#   make docs   the documentation site: the notebooks executed at smoke size + the API reference (_docs/html)
 #   make figures PROFILE=paper   the experiment notebooks on the real datasets (see data/README.md)
 #   diffmine reproduce --only fashion_mnist   the pipeline on real images, Fashion-MNIST (needs `make fashion-mnist`), not part of make demo
 #   make benchmark-quality   every ground-truth metric, base vs finetuned, on the stand-ins + Fashion-MNIST on all 10,000 test images
@@ -23,7 +24,7 @@ DEMO_DATA ?= data/demo-planted
 DEMO_RUN ?= runs/demo
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: base-model base-model-sources install demo cli-demo test test-slow test-all lab sync check-sync figures clean-demo fashion-mnist benchmark-quality benchmark-speed
+.PHONY: base-model base-model-sources install demo cli-demo test test-slow test-all lab sync check-sync figures clean-demo fashion-mnist benchmark-quality benchmark-speed docs docs-deps
 PROFILE ?= demo
 
 install: $(STAMP)
@@ -68,8 +69,17 @@ test: install check-sync
 	$(BIN)/pytest -q -m "not slow" tests
 
 # The slow tests include pretraining's first steps from nothing, which need the real-image sources of diffmine-base.
-test-slow: install fashion-mnist base-model-sources
+test-slow: install fashion-mnist base-model-sources docs-deps
 	$(BIN)/pytest -q -m slow tests
+
+# The documentation site (issue 16): every library and experiment notebook executed at smoke size (cached by source
+# hash), plus an API reference of the generated modules, rendered with Sphinx + myst-nb into _docs/html/index.html.
+DOCS_SPEC := sphinx==9.0.4 myst-nb==1.4.0 pydata-sphinx-theme==0.24.0
+docs-deps: install
+	@$(PY) -c "import sphinx, myst_nb, pydata_sphinx_theme" 2>/dev/null || { echo "== installing $(DOCS_SPEC)"; \
+	  $(PY) -m pip install -q $(DOCS_SPEC) 2> >(grep -v "is ignored: it is neither" >&2); }
+docs: docs-deps
+	OMP_NUM_THREADS=1 $(PY) docs/build.py --out _docs
 
 test-all: test test-slow
 
