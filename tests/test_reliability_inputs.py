@@ -111,3 +111,15 @@ def test_cluster_uses_the_runs_model_and_refuses_stale_clusters(capsys, models, 
     main([str(x) for x in ["figures", run, figs, "--per-label", 2]])
     assert not (figs/"clusters_gone.png").exists() and not (figs/"clusters_gone.pdf").exists()
     assert "1 patches" not in capsys.readouterr().out
+
+
+def test_finetune_banner_lists_every_label_prompt(capsys, imagefolder, tmp_path, monkeypatch):
+    import diffmine.cli as cli
+    seen = {}
+    def fake_finetune(records, out, template, null, **kw):              # the banner only: no training here
+        seen.update(n=len(records), template=template); return out
+    monkeypatch.setattr(cli, "finetune", fake_finetune)
+    main(["finetune", str(imagefolder), str(tmp_path/"m"), "--base", "small"])
+    out = capsys.readouterr().out
+    assert seen["n"] == 6 and "finetune: 6 images of 2 labels, layout imagefolder" in out, out
+    assert "'An image of circle.', 'An image of square.'" in out and f"template {seen['template']!r}" in out, out
