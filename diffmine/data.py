@@ -193,17 +193,17 @@ def _no_split(layout:str, root:Path, split):
     "Layouts without a split: the whole dataset is the training set."
     if split not in (None, "all", "train"):
         raise DiffmineError(root, f"the {layout!r} layout has no {split!r} split",
-                            "pass split=None: the whole folder is read (it is the training set the paper mines)")
+                            "leave out --split (split=None): the whole folder is read (it is the training set the paper mines)")
 
 def _split_dirs(layout:str, root:Path, split, exists) -> list[str]:
     "Which of `train`/`test` a train/test layout reads for `split`; `exists(name)` says whether a split is present."
     want = {None: ["train"], "train": ["train"], "test": ["test"], "all": ["train", "test"]}.get(split)
     if want is None: raise DiffmineError(root, f"unknown split {split!r} for the {layout!r} layout",
-                                         "pass split=None, 'train', 'test' or 'all'")
+                                         "pass --split train, test or all, or leave it out (split=None: train)")
     have = [s for s in want if exists(s)]
     if split == "test" and not have:
         raise DiffmineError(root, f"split 'test' asked for, but this {layout} folder has no test split",
-                            "pass split=None to read the training images")
+                            "leave out --split (split=None) to read the training images")
     return have
 
 # %% ../nbs/01_data.ipynb #6ee950ac
@@ -279,7 +279,7 @@ def load_csv(root, # ROOT/<something>.csv with columns path,label (+ optional sp
     if split not in (None, "all"):
         if "split" in df.columns: df = df[df["split"].str.strip() == split]
         elif split != "train": raise DiffmineError(f, f"no 'split' column, so there is no {split!r} split",
-                                                   "add a split column, or pass split=None")
+                                                   "add a split column, or leave out --split (split=None)")
     extra = [c for c in df.columns if c not in ("path", "label")]
     recs, seen = [], set()
     for path, label, *vals in zip(df["path"], df["label"], *(df[c] for c in extra)):
@@ -537,14 +537,14 @@ def load_places(root, # ROOT/<letter>/<category>/[<sub>/]<image>, and/or ROOT/va
     root, report = _prep(root, report)
     if split not in (None, "train", "val", "all"):
         raise DiffmineError(root, f"the 'places' layout has no {split!r} split",
-                            "pass split=None or 'train' (the <letter>/<category>/ folders), 'val' (val_large/ + "
-                            "places365_val.txt: the set the paper mines) or 'all'")
+                            "pass --split train (the <letter>/<category>/ folders), val (val_large/ + "
+                            "places365_val.txt: the set the paper mines) or all, or leave it out")
     letters = [n for n in _subdirs(root) if _is_letter(n)]
     has_val = (root/PLACES_VAL_LIST).is_file()
     if split is None: split = "train" if letters or not has_val else "val"
     if split == "train" and not letters:
         raise DiffmineError(root, "no Places365 category folders (<letter>/<category>/) here",
-                            "pass split='val' to read the validation set (val_large/ + places365_val.txt)" if has_val
+                            "pass --split val (split='val') to read the validation set (val_large/ + places365_val.txt)" if has_val
                             else "put the training images here as <letter>/<category>/[<sub>/]<image>")
     recs = _places_folders(root, letters, report) if split in ("train", "all") else []
     if split == "val" or (split == "all" and has_val): recs += _places_val(root, report)
@@ -596,7 +596,7 @@ def load_chestxray(root, # ROOT/Data_Entry_2017.csv, ROOT/images/, optional spli
     "The records of NIH ChestX-ray14: labels = the findings, meta = boxes (1024-px xywh), age, sex, view, patient."
     root, report = _prep(root, report)
     if split not in (None, "all", "train", "test"):
-        raise DiffmineError(root, f"unknown split {split!r} for ChestX-ray14", "pass split=None, 'train' or 'test'")
+        raise DiffmineError(root, f"unknown split {split!r} for ChestX-ray14", "pass --split train or test, or leave it out (split=None: every image)")
     f = _first_file(root, NIH_ENTRY_FILES)
     if f is None: raise DiffmineError(root, "no Data_Entry_2017.csv", "the chestxray layout needs the NIH label file")
     df = _read_table(f, ("Image Index", "Finding Labels"))
@@ -653,10 +653,10 @@ def _hf_wanted(root:Path, split, splits:dict) -> list[str]:
     if split == "all": return list(splits)
     s = "train" if split is None else HF_SPLITS.get(str(split).lower())
     if s is None: raise DiffmineError(root, f"unknown split {split!r} for the 'imagefolder' layout",
-                                      f"pass split=None (train), 'all', or one of the splits here: {have}")
+                                      f"pass --split all or one of the splits here ({have}), or leave it out (train)")
     if s not in splits:
         raise DiffmineError(root, f"no {s!r} split in this ImageFolder (its split folders: {have})",
-                            f"pass split={next(iter(splits))!r} or 'all'" if split is None else "pass one of them, or 'all'")
+                            f"pass --split {next(iter(splits))} or --split all" if split is None else "pass --split with one of them, or all")
     return [s]
 
 def _hf_metadata(folder:Path) -> Path|None:
