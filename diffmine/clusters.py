@@ -60,7 +60,8 @@ def cluster_patches(patches:pd.DataFrame,   # mined patches: at least `label` an
 
 # %% ../nbs/08_clusters.ipynb #e92b652d
 _STR_COLUMNS = ("key", "rel", "path", "label", "ranking")
-CLUSTERS_RECORD = "clusters.json"   # beside clusters.csv: the digest of the patches.csv it was made from, and the settings
+CLUSTERS_RECORD = "clusters.json"   # beside clusters.csv: digests of the patches.csv and index.csv it was made from
+_INPUTS = ("patches.csv", "index.csv")
 
 def file_digest(path) -> str|None:
     "The SHA-1 of a file's bytes (None when there is no such file)."
@@ -81,7 +82,7 @@ def cluster_run(model:DiffusionModel,
     "DIFT features, descriptors and per-label clusters of a run's mined patches; writes `run/clusters.csv` (None on other than the main process)."
     k, ensemble = positive("k", k), positive("ensemble", ensemble)     # refused before anything is computed
     run = Path(run); f = run/"patches.csv"
-    made_from = file_digest(f)                                           # the bytes read next
+    made_from = {n: file_digest(run/n) for n in _INPUTS}                 # the bytes read next
     patches = read_table(f, "no mined patches here", f"mine patches first: `diffmine mine {run}`", _STR_COLUMNS)
     sel = patches[patches.ranking == ranking].reset_index(drop=True)
     if not len(sel):
@@ -96,20 +97,26 @@ def cluster_run(model:DiffusionModel,
         raise DiffmineError(folder/"bad_inputs.csv", "no image with patches could be read", "see the reasons listed there")
     clusters = cluster_patches(sel, patch_descriptors(run, sel), k, seed)
     atomic_write(run/"clusters.csv", lambda p: clusters.to_csv(p, index=False))   # then its record: a kill between
-    write_json(run/CLUSTERS_RECORD, {"inputs": {"patches.csv": made_from},         # the two leaves it looking stale
+    write_json(run/CLUSTERS_RECORD, {"inputs": made_from,                          # the two leaves it looking stale
                                      "params": dict(k=k, t=int(t), up_block=int(up_block), ensemble=ensemble,
                                                     seed=int(seed), ranking=ranking, model=str(model.source))})
     return clusters
 
 def check_clusters(run):
-    "Refuse a `clusters.csv` that was not made from the run's current `patches.csv` (patches mined again since)."
+    "Refuse a `clusters.csv` not made from the run's current `patches.csv` and `index.csv` (mined or computed again since)."
     run = Path(run); f, p, rec = run/"clusters.csv", run/"patches.csv", run/CLUSTERS_RECORD
     if not (f.exists() and p.exists()): return                           # nothing to compare
-    if rec.exists(): fresh = json.loads(rec.read_text()).get("inputs", {}).get("patches.csv") == file_digest(p)
-    else: fresh = f.stat().st_mtime_ns >= p.stat().st_mtime_ns          # made without a record: older than its input?
-    if not fresh:
-        raise DiffmineError(f, "is stale: it was made from an earlier patches.csv (patches were mined again since)",
-                            f"cluster the current patches: `diffmine cluster {run}`")
+    made = json.loads(rec.read_text()).get("inputs", {}) if rec.exists() else {}
+    if rec.exists() and made.get("patches.csv") != file_digest(p):
+        stale = "patches were mined again since"
+    elif not rec.exists() and f.stat().st_mtime_ns < p.stat().st_mtime_ns:   # made without a record: older than its input?
+        stale = "patches were mined again since"
+    elif made.get("index.csv") and (run/"index.csv").exists() and made["index.csv"] != file_digest(run/"index.csv"):
+        raise DiffmineError(f, "is stale: typicality changed since it was made (index.csv is not the one it was made from)",
+                            f"mine the current maps, then cluster them: `diffmine mine {run}`, then `diffmine cluster {run}`")
+    else: return
+    raise DiffmineError(f, f"is stale: it was made from an earlier patches.csv ({stale})",
+                        f"cluster the current patches: `diffmine cluster {run}`")
 
 def load_clusters(run,
                   check:bool=True,  # refuse clusters made from an earlier patches.csv (see `check_clusters`)
