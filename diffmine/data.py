@@ -729,7 +729,13 @@ def load_imagefolder(root, # a Hugging Face ImageFolder: [<split>/]<label>/<imag
     root, report = _prep(root, report)
     splits, top = _hf_splits(root), _hf_metadata(root)
     listed = _hf_listed(root, top, report) if top else {}
-    recs = []
+    recs, dirs = [], set(splits.values()) - {""}
+    if dirs:                                                       # outside every split folder: no split, not read
+        for e in _entries(root):
+            if e.is_file() and is_image_file(e.name) and e.name not in SIDECARS:
+                report.add(root/e.name, "image outside the split folders (train/, test/...): not read")
+        for rel in listed:
+            if rel.split("/", 1)[0] not in dirs: report.add(root/rel, f"listed in {top.name} outside the split folders: not read")
     for s in _hf_wanted(root, split, splits):
         d = splits[s]
         own = _hf_metadata(root/d) if d else None
