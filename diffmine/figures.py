@@ -148,7 +148,7 @@ def typicality_figure(run,                 # typicality run folder
     return fig
 
 OVERLAY_LEGEND = ("overlay: typicality T = denoising error under the null prompt minus under the label's prompt; "
-                  "T > 0 (typical of the label) shown, T <= 0 clear; Gaussian blur of sigma {blur:.1%} of the image's "
+                  "T > 0 (typical of the label) bright, T <= 0 dark; Gaussian blur of sigma {blur:.1%} of the image's "
                   "shorter side; each map scaled to its own maximum")
 
 def _overlay_colorbar(fig):
