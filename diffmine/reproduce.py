@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from .config import DiffmineError, progress, write_json, FASHION_DIR
 from .data import G3_PAPER_COUNTRIES, G3_PAPER_PER_COUNTRY
+from .models import BASE_NAME
 
 # %% auto #0
 __all__ = ['PAPER_DATA', 'SD15', 'FIGURES', 'G3_PAPER', 'DEMO', 'FASHION_NEEDS', 'REGISTRY', 'Experiment', 'repo_root',
@@ -88,11 +89,12 @@ def _paper(name:str, **extra) -> dict:
                 n_clusters=32, ensemble=8, top=1000, device="cuda", **extra)
 
 def _demo(name:str, **kw) -> dict:
-    return dict(data_root=f"data/standins/{name}", **{**DEMO, **kw})
+    return dict(data_root=f"data/standins-{DEMO['resolution']}/{name}", **{**DEMO, **kw})
 
-# the CPU demo: planted stand-ins at 32 px, a small model trained from scratch per experiment (see README for timings)
-DEMO = dict(resolution=32, n_per_label=40, steps=200, batch_size=32, lr=2e-3, draws=40, limit=48, n_clusters=6,
-            ensemble=4)
+# the CPU demo: planted stand-ins at 128 px, diffmine-base (the demo's Stable Diffusion) finetuned per experiment;
+# steps, lr and draws chosen from measured curves (figures/diffmine-base/finetune_sweep.json; README for timings)
+DEMO = dict(base=BASE_NAME, resolution=128, n_per_label=30, steps=150, batch_size=16, lr=1e-3, draws=20, limit=80,
+            n_clusters=6, ensemble=4)
 
 def _experiment(name:str, outputs=FIGURES, demo:dict|None=None, paper:dict|None=None, data:str|None=None,
                 default:bool=True,
@@ -104,7 +106,7 @@ def _experiment(name:str, outputs=FIGURES, demo:dict|None=None, paper:dict|None=
             **(demo or {})}
     paper = {**(_paper(data) if of_paper else {}), "figures_dir": f"figures/{name}-paper", "run_dir": f"runs/{name}-paper",
              **(paper or {})}
-    paper = {k: v for k, v in paper.items() if v is not None}   # None: not passed, the notebook's default holds
+    demo, paper = ({k: v for k, v in p.items() if v is not None} for p in (demo, paper))  # None: the notebook's default
     if needs is None:
         needs = dict(paper={"data_root": f"put {PAPER_DATA[data][3]} there", "model": "the authors' finetuned model",
                             **({"base_model": "Stable Diffusion 1.5"} if "base_model" in paper else {})})
@@ -121,21 +123,21 @@ REGISTRY = {e.name: e for e in [
     _experiment("geo", paper=G3_PAPER),
     _experiment("places", paper=dict(split="val")),
     _experiment("xray", outputs=FIGURES + ("localisation.png",),
-                demo=dict(base_steps=100, steps=150), paper=dict(base_model=SD15)),
+                demo=dict(base_model=BASE_NAME), paper=dict(base_model=SD15)),
     # section 5.1: every Geo image translated to every country (Plug-and-Play), co-typical elements (Fig. 10);
     # about an hour on 2 CPU cores at demo size, so only on request: diffmine reproduce --only geo_translation
     _experiment("geo_translation", data="geo", default=False,
                 outputs=("translation.png", "translations.png", "metrics.json"),
-                demo=dict(base_steps=200, steps=300, limit=30, base_limit=10, pnp_steps=50, guidance=7.5, draws=20,
-                          n_clusters=8, reduce="umap", ensemble=8),
+                demo=dict(base=None, base_model=BASE_NAME, steps=300, limit=20, base_limit=10, pnp_steps=50, guidance=7.5,
+                          draws=20, n_clusters=8, reduce="umap", ensemble=8),
                 paper=dict(base_model=SD15, limit=0, **G3_PAPER, labels=G3_PAPER["countries"], pnp_steps=50, draws=100,
                            n_clusters=32, top=10000, reduce="umap", patch=None)),
     # real images, not in the paper: Fashion-MNIST from its Debian package (about 5 minutes on 2 CPU cores), on request:
     # diffmine reproduce --only fashion_mnist; profile paper = the whole dataset at the paper's draws, on a GPU
     _experiment("fashion_mnist", default=False, outputs=FIGURES + ("classifier.png",),
-                demo=dict(data_root=str(FASHION_DIR), train_per_class=500, test_per_class=10, resolution=32, steps=300,
-                          batch_size=32, lr=2e-3, mine_per_class=10, draws=40, patch=10, per_image=2, n_clusters=4,
-                          ensemble=4, classify_draws=12, prune_after=4, prune_keep=3),
+                demo=dict(data_root=str(FASHION_DIR), train_per_class=500, test_per_class=10, base=BASE_NAME,
+                          resolution=128, steps=400, batch_size=16, lr=1e-3, mine_per_class=10, draws=20, patch=10,
+                          per_image=2, n_clusters=4, ensemble=4, classify_draws=12, prune_after=4, prune_keep=3),
                 paper=dict(data_root=str(FASHION_DIR), train_per_class=6000, test_per_class=1000, resolution=32,
                            steps=20000, batch_size=64, lr=1e-3, mine_per_class=100, draws=100, patch=10, per_image=2,
                            n_clusters=32, ensemble=8, classify_draws=100, prune_after=20, prune_keep=3, device="cuda"),
