@@ -20,7 +20,8 @@ from .fashion import export_fashion_mnist
 # %% auto #0
 __all__ = ['BASE_RESOLUTION', 'BASE_SEED', 'BASE_SOURCES', 'BASE_VAE', 'BASE_UNET', 'BASE_TRAIN', 'SKIMAGE_WHEEL',
            'EMOJI_PACKAGE', 'pretraining_mixture', 'base_vae', 'base_unet', 'psnr', 'train_vae', 'reconstruction_psnr',
-           'pretrain', 'loss_curves_figure', 'mixture_figure', 'write_base_model']
+           'colour_retention', 'reconstruction_figure', 'pretrain', 'loss_curves_figure', 'mixture_figure',
+           'write_base_model']
 
 # %% ../nbs/20_pretrain.ipynb #1f5f5ca8
 BASE_RESOLUTION = 128            # diffmine-base's image side, pixels
@@ -228,6 +229,27 @@ def reconstruction_psnr(vae, records, per_source:int=64, seed:int=1) -> dict:
         res[src] = round(psnr(rec, x), 2); allv.append((rec, x))
     res["all"] = round(psnr(torch.cat([a for a, _ in allv]), torch.cat([b for _, b in allv])), 2)
     return res
+
+# %% ../nbs/20_pretrain.ipynb #e8ae569d
+@torch.no_grad()
+def colour_retention(vae, x:torch.Tensor) -> float:
+    "Mean chroma of the reconstructions of images `x` (N, 3, H, W in [-1, 1]) over the inputs' (1: colour kept, 0: grey)."
+    rec = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
+    chroma = lambda t: (t.amax(1) - t.amin(1)).mean()
+    return float(chroma(rec) / chroma(x).clamp_min(1e-8))
+
+@torch.no_grad()
+def reconstruction_figure(vae, x:torch.Tensor, title:str=""):
+    "Images `x` (N, 3, H, W in [-1, 1]) in the top row, their reconstructions below."
+    import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
+    rec = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
+    fig, ax = plt.subplots(2, len(x), figsize=(1.3 * len(x), 2.9), squeeze=False)
+    for j in range(len(x)):
+        for r, t in enumerate((x, rec)):
+            ax[r, j].imshow(((t[j].permute(1, 2, 0).numpy() + 1) / 2).clip(0, 1)); ax[r, j].axis("off")
+    ax[0, 0].set_title("input", fontsize=8, loc="left"); ax[1, 0].set_title("reconstruction", fontsize=8, loc="left")
+    if title: fig.suptitle(title, fontsize=9)
+    fig.tight_layout(pad=0.3); return fig
 
 # %% ../nbs/20_pretrain.ipynb #1579a77c
 def pretrain(out=None,                     # the model folder to write (default: the repository's models/diffmine-base)
