@@ -14,9 +14,10 @@ __all__ = ['NUM_TRAIN_TIMESTEPS', 'T_RANGE', 'T_RANGE_FULL', 'N_DRAWS', 'SEED', 
            'PATCHES_PER_IMAGE', 'TOP_PER_LABEL', 'DIFT_T', 'DIFT_UP_BLOCK', 'DIFT_ENSEMBLE', 'N_CLUSTERS',
            'GENERIC_TEMPLATE', 'GENERIC_NULL', 'AUCPR_THRESHOLDS', 'BLUR_PER_PX', 'FASHION_DIR', 'PNP_STEPS',
            'PNP_GUIDANCE', 'PNP_FEATURE_FRACTION', 'PNP_ATTN_FRACTION', 'PNP_FEATURE_LAYER', 'PNP_ATTN_LAYERS',
-           'COTYP_TOP', 'COTYP_DIMS', 'DATASETS', 'LAYOUT_TO_DATASET', 'DatasetSpec', 'format_prompt', 'dataset_spec',
-           'DiffmineError', 'positive', 'atomic_write', 'write_json', 'save_npz', 'npz_complete', 'remove_temporaries',
-           'read_table', 'Processes', 'processes', 'quiet', 'progress']
+           'COTYP_TOP', 'COTYP_DIMS', 'PNP_INVERSION_STEPS', 'DATASETS', 'LAYOUT_TO_DATASET', 'LABEL_STYLES',
+           'CHECKPOINTS', 'DatasetSpec', 'format_prompt', 'dataset_spec', 'DiffmineError', 'positive', 'atomic_write',
+           'write_json', 'save_npz', 'npz_complete', 'remove_temporaries', 'read_table', 'Processes', 'processes',
+           'quiet', 'progress']
 
 # %% ../nbs/00_config.ipynb #d1a1bda2
 NUM_TRAIN_TIMESTEPS = 1000     # T of the DDPM noise schedule (Stable Diffusion 1.5)
@@ -43,6 +44,7 @@ PNP_FEATURE_LAYER = (1, 1)     # residual features of up_blocks[1].resnets[1]
 PNP_ATTN_LAYERS = 8            # the last 8 decoder self-attention layers (SD 1.5: all but up_blocks[1].attentions[0])
 COTYP_TOP = 10_000             # co-typical elements kept for clustering
 COTYP_DIMS = 32                # per-label reduction (UMAP) of the DIFT descriptors before concatenation
+PNP_INVERSION_STEPS = 999      # the authors' DDIM inversion grid (the paper profile's; smaller runs invert on the 50 steps)
 
 # %% ../nbs/00_config.ipynb #e28f7d22
 @dataclass(frozen=True)
@@ -55,10 +57,12 @@ class DatasetSpec:
     t_range: tuple = T_RANGE        # fraction of T the typicality draws cover
     cond_dropout: float = COND_DROPOUT
     layout: str = "folder"          # the on-disk layout of the real dataset (see `diffmine.data`)
+    resolution: int = 512           # working resolution (shorter side, px) the authors trained and scored it at
 
 DATASETS = {s.name: s for s in [
-    DatasetSpec("cars",   "A car from the {decade}s.", "A car.", 50, layout="cardb"),
-    DatasetSpec("faces",  "A portrait from the {decade}s.", "A portrait.", 50, cond_dropout=0.10, layout="ftt"),
+    DatasetSpec("cars",   "A car from the {decade}s.", "A car.", 50, layout="cardb", resolution=256),
+    DatasetSpec("faces",  "A portrait from the {decade}s.", "A portrait.", 50, cond_dropout=0.10, layout="ftt",
+                resolution=256),
     DatasetSpec("geo",    "A Google streetview image of {country}.", "A Google streetview image.", 64, layout="g3"),
     DatasetSpec("places", "An image of {scene}.", "", 64, layout="places"),
     DatasetSpec("xray",   "A chest X-ray with {findings}.", "A chest X-ray.", 64, t_range=T_RANGE_FULL, layout="chestxray"),
@@ -67,6 +71,23 @@ DATASETS = {s.name: s for s in [
 LAYOUT_TO_DATASET = {s.layout: s.name for s in DATASETS.values() if s.name != "generic"}
 
 # %% ../nbs/00_config.ipynb #7c70805c
+def _spaces(label:str) -> str: return label.replace("_", " ")
+
+LABEL_STYLES = {                 # `{name:style}` in a template writes each label in this style
+    "": str,
+    "spaces": _spaces,           # '_' read as a space (Pleural_Thickening -> Pleural Thickening)
+    "nih": lambda l: "no finding" if l == "No Finding" else _spaces(l),   # the authors' X-ray captions
+}
+
+class _Labels:
+    "The label(s) a template names; `format` writes them in the style of the field's format spec, comma-joined."
+    def __init__(self, labels, template): self.labels, self.template = labels, template
+    def __format__(self, style:str) -> str:
+        if style not in LABEL_STYLES:
+            raise DiffmineError(f"template {self.template!r}", f"unknown label style {{...:{style}}}",
+                                f"use one of: {', '.join(repr(s) for s in LABEL_STYLES if s)}, or none")
+        return ", ".join(LABEL_STYLES[style](str(l)) for l in self.labels)
+
 class _AnyKey(dict):
     def __init__(self, value): self.value = value
     def __missing__(self, key): return self.value
@@ -74,15 +95,25 @@ class _AnyKey(dict):
 def format_prompt(template:str, # e.g. "A car from the {decade}s."; any single `{name}` stands for the label
                   labels,        # one label, or several (multi-label data such as X-ray findings are comma-joined)
                  ) -> str:
-    "The conditional prompt of `labels` under `template`."
-    if isinstance(labels, (list, tuple)): labels = ", ".join(str(l) for l in labels)
-    return template.format_map(_AnyKey(str(labels)))
+    "The conditional prompt of `labels` under `template` (`{name:style}` writes them in a `LABEL_STYLES` style)."
+    labels = [str(l) for l in labels] if isinstance(labels, (list, tuple)) else [str(labels)]
+    return template.format_map(_AnyKey(_Labels(labels, template)))
 
 # %% ../nbs/00_config.ipynb #fe3b11bb
 def dataset_spec(name_or_layout:str) -> DatasetSpec:
     "The `DatasetSpec` of a dataset name (`cars`...) or of a layout name (`cardb`...); generic for anything else."
     name = LAYOUT_TO_DATASET.get(name_or_layout, name_or_layout)
     return DATASETS.get(name, DATASETS["generic"])
+
+# %% ../nbs/00_config.ipynb #904cc5eb
+CHECKPOINTS = {     # hub id -> the dataset it was finetuned on and the prompts it was trained with
+    "diff-mining/cardb":  dict(dataset="cars",   template="A car from the {decade}s.", null_prompt="A car."),
+    "diff-mining/ftt":    dict(dataset="faces",  template="A face portrait of the {decade}s.", null_prompt="A face portrait"),
+    "diff-mining/g3":     dict(dataset="geo",    template="A google street view image in {country}",
+                               null_prompt="A google street view image"),
+    "diff-mining/places": dict(dataset="places", template="Image of {scene:spaces}.", null_prompt=""),
+    "diff-mining/xray":   dict(dataset="xray",   template="Chest X-Ray with {findings:nih}.", null_prompt="Chest X-Ray."),
+}
 
 # %% ../nbs/00_config.ipynb #1bec3dd2
 class DiffmineError(Exception):
