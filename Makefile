@@ -1,5 +1,5 @@
 # diffmine: two commands on a fresh machine with only Python 3.11 and pip.
-#   make demo   the paper's five experiments (Cars, Faces, Geo, Places, X-ray) on planted stand-ins, small CPU models
+#   make demo   the paper's five experiments (Cars, Faces, Geo, Places, X-ray) on planted stand-ins, diffmine-base finetuned on the CPU
 #   make cli-demo   the same pipeline step by step with the `diffmine` command, on a 4-label planted set
 #   make test   notebooks (nbdev_test) + pytest + "library in sync with nbs/, notebooks clean, README current" (< 10 min)
 #   make test-slow   the end-to-end runs marked slow: kills and reruns, an 8000 px image, 2-process launches (CI runs it too)
@@ -20,8 +20,8 @@ PY := $(BIN)/python
 # torch is installed first, from this spec, unless the venv can already import a torch (GPU users: make TORCH_SPEC=torch).
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.diffmine-installed
-DEMO_DATA ?= data/demo-planted
-DEMO_RUN ?= runs/demo
+DEMO_DATA ?= data/demo-planted-128
+DEMO_RUN ?= runs/demo-128
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: base-model base-model-sources install demo cli-demo test test-slow test-all lab sync check-sync figures clean-demo fashion-mnist benchmark-quality benchmark-speed docs docs-deps
@@ -53,9 +53,9 @@ demo: install
 
 # The pipeline one command at a time; each step is a command a user can run on their own data (see README).
 cli-demo: install
-	$(BIN)/diffmine synth planted $(DEMO_DATA) --seed 0
-	$(BIN)/diffmine finetune $(DEMO_DATA) $(DEMO_RUN)/model --base small --resolution 32 --steps 400 --batch-size 32 --lr 2e-3 --cond-dropout 0.1 --checkpoint-every 200 --seed 0 --resume
-	$(BIN)/diffmine typicality $(DEMO_RUN)/model $(DEMO_DATA) $(DEMO_RUN)/typicality --draws 100 --limit 120
+	$(BIN)/diffmine synth planted $(DEMO_DATA) --size 128 --seed 0
+	$(BIN)/diffmine finetune $(DEMO_DATA) $(DEMO_RUN)/model --base diffmine-base --resolution 128 --steps 150 --batch-size 16 --lr 1e-3 --cond-dropout 0.1 --checkpoint-every 75 --seed 0 --resume
+	$(BIN)/diffmine typicality $(DEMO_RUN)/model $(DEMO_DATA) $(DEMO_RUN)/typicality --draws 20 --limit 120
 	$(BIN)/diffmine mine $(DEMO_RUN)/typicality
 	$(BIN)/diffmine cluster $(DEMO_RUN)/typicality $(DEMO_RUN)/model --k 8
 	$(BIN)/diffmine gallery $(DEMO_RUN)/typicality
