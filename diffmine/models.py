@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_models.ipynb #11e3217c
 from __future__ import annotations
-import os, json, math, shutil, importlib.util
+import os, re, json, math, shutil, importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
@@ -14,11 +14,12 @@ from diffusers.utils import logging as _dlog
 from transformers import AutoModel, AutoTokenizer, CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 from transformers.utils import logging as _tlog
 from fastcore.basics import patch
-from .config import DiffmineError, write_json, quiet
+from .config import DiffmineError, write_json, quiet, dataset_spec, CHECKPOINTS
 
 # %% auto #0
 __all__ = ['SPEC_FILE', 'BASE_MODEL', 'BASE_NAME', 'MINILM_PACKAGE', 'DiffusionModel', 'repeat_conditioning', 'cat_conditioning',
-           'image_tensor', 'sd_scheduler', 'load_model', 'save_model', 'minilm_path', 'small_model', 'tiny_sd']
+           'image_tensor', 'sd_scheduler', 'load_model', 'checkpoint_spec', 'describe_checkpoint', 'hub_files',
+           'weights_variant', 'save_model', 'minilm_path', 'small_model', 'tiny_sd']
 
 # %% ../nbs/03_models.ipynb #a61e48a2
 SPEC_FILE = "diffmine.json"
@@ -67,6 +68,12 @@ class DiffusionModel:
     def resolution(self) -> int:
         "The image resolution the model was trained at (spec, else the UNet's sample size in pixels)."
         return int(self.spec.get("resolution") or self.unet.config.sample_size * self.latent_factor)
+
+    def working_resolution(self, dataset:str|None=None) -> int:
+        "The resolution to work at: the model's own (diffmine.json), else the dataset's (`DatasetSpec.resolution`), else the UNet's."
+        if self.spec.get("resolution"): return int(self.spec["resolution"])
+        if dataset and dataset_spec(dataset).name != "generic": return int(dataset_spec(dataset).resolution)
+        return self.resolution
 
     def to(self, device=None, dtype=None):
         "Move every part (in place) and return self."
@@ -177,6 +184,7 @@ def _is_hub_id(s:str) -> bool:
 def load_model(path_or_id,            # a diffusers folder, or a model-hub id such as `diff-mining/cardb`
                device:str|None=None,  # default: cuda when available, else cpu
                dtype=None,            # e.g. torch.float16 on a GPU; default float32
+               variant:str|None=None, # weights variant to download, e.g. "fp16" (local folders: found by themselves)
               ) -> DiffusionModel:
     "Load a diffusers-format text-to-image model (SD 1.5, the authors' checkpoints, diffmine's small models)."
     src = str(path_or_id)
@@ -185,41 +193,107 @@ def load_model(path_or_id,            # a diffusers folder, or a model-hub id su
         if not _is_hub_id(src):
             raise DiffmineError(src, "no such model folder", "pass a folder written by `diffmine finetune`, a Stable "
                                 "Diffusion folder, or a model-hub id such as diff-mining/cardb")
-        root = _download(src)
+        root = _download(src, variant)
     else: root = Path(src).expanduser()
     if not (root/"unet").is_dir():
         raise DiffmineError(root, "not a diffusers model folder: it has no unet/ subfolder",
                             "pass the folder that holds unet/, scheduler/, text_encoder/ and tokenizer/")
-    spec = json.loads((root/SPEC_FILE).read_text()) if (root/SPEC_FILE).exists() else {}
+    spec = (json.loads((root/SPEC_FILE).read_text()) if (root/SPEC_FILE).exists() else
+            checkpoint_spec(src) or checkpoint_spec(root))            # an authors' checkpoint: its own prompts
     te_root = root/"text_encoder"
     if not te_root.is_dir() and spec.get("text_encoder") == MINILM_PACKAGE: te_root = minilm_path()
     for part in ("text_encoder", "tokenizer"):
         if not (root/part).is_dir() and not (part == "text_encoder" and te_root != root/part):
             raise DiffmineError(root, f"the model folder has no {part}/", "diffmine needs the text encoder and tokenizer "
                                 "the model was trained with: copy them into the folder")
-    unet = _load_part("the UNet", lambda: UNet2DConditionModel.from_pretrained(root, subfolder="unet"), root/"unet")
+    unet = _load_part("the UNet", lambda: UNet2DConditionModel.from_pretrained(
+        root, subfolder="unet", variant=weights_variant(root/"unet", variant)), root/"unet")
     sched = (_load_part("the scheduler", lambda: DDPMScheduler.from_config(DDPMScheduler.load_config(root, subfolder="scheduler")), root/"scheduler")
              if (root/"scheduler").is_dir() else sd_scheduler())
-    te = _load_part("the text encoder", lambda: AutoModel.from_pretrained(te_root), te_root)
+    te = _load_part("the text encoder", lambda: AutoModel.from_pretrained(te_root, variant=weights_variant(te_root, variant)),
+                    te_root)
     tok = _load_part("the tokenizer", lambda: AutoTokenizer.from_pretrained(root/"tokenizer"), root/"tokenizer")
-    vae = (_load_part("the VAE", lambda: AutoencoderKL.from_pretrained(root, subfolder="vae"), root/"vae")
+    vae = (_load_part("the VAE", lambda: AutoencoderKL.from_pretrained(
+               root, subfolder="vae", variant=weights_variant(root/"vae", variant)), root/"vae")
            if (root/"vae").is_dir() else None)
     model = DiffusionModel(unet, sched, te, tok, vae, spec, source=src)
     for m in model.modules(): m.requires_grad_(False).eval()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return model.to(device, dtype or torch.float32)        # weights stored in float16 (diffmine-base) compute in float32
 
-def _download(repo_id:str) -> Path:
-    "A local snapshot of a model-hub repository (only where the network allows)."
+def _download(repo_id:str, variant:str|None=None) -> Path:
+    "A local snapshot of the files of a model-hub repository that `load_model` reads (only where the network allows)."
     try:
-        from huggingface_hub import snapshot_download
-        return Path(snapshot_download(repo_id, allow_patterns=["unet/*", "scheduler/*", "text_encoder/*", "tokenizer/*",
-                                                               "vae/*", "*.json"]))
+        from huggingface_hub import snapshot_download, list_repo_files
+        return Path(snapshot_download(repo_id, allow_patterns=hub_files(list_repo_files(repo_id), variant)))
     except Exception as e:
         raise DiffmineError(repo_id, f"not a local folder, and it could not be fetched from the model hub "
                             f"({type(e).__name__}: {str(e).splitlines()[0][:200]})",
                             "on a machine with network access run `huggingface-cli download "
                             f"{repo_id} --local-dir DIR`, copy DIR here and pass DIR instead of the id")
+
+# %% ../nbs/03_models.ipynb #77249cf2
+def checkpoint_spec(source) -> dict:
+    "The spec of an authors' checkpoint (`CHECKPOINTS`) named by hub id or hub-cache folder; {} for any other model."
+    s = str(source).replace("\\", "/")
+    m = re.search(r"models--([^/]+)--([^/]+)", s)
+    rid = f"{m[1]}/{m[2]}" if m else s.strip("/")
+    c = CHECKPOINTS.get(rid.lower())
+    return dict(c, checkpoint=rid.lower(), resolution=dataset_spec(c["dataset"]).resolution) if c else {}
+
+def describe_checkpoint(folder,          # a downloaded copy of an authors' checkpoint (holds unet/)
+                        checkpoint:str,  # the hub id it was downloaded from, e.g. "diff-mining/cardb"
+                       ) -> Path:
+    "Write the `diffmine.json` of an authors' checkpoint into a folder holding a copy of it; returns the file."
+    folder, spec = Path(folder), checkpoint_spec(checkpoint)
+    if not spec:
+        raise DiffmineError(checkpoint, "not one of the authors' checkpoints",
+                            f"pass one of {', '.join(CHECKPOINTS)} (other models need no description)")
+    if not (folder/"unet").is_dir():
+        raise DiffmineError(folder, "not a diffusers model folder: it has no unet/ subfolder",
+                            f"pass the folder `huggingface-cli download {checkpoint} --local-dir DIR` wrote")
+    f = folder/SPEC_FILE
+    if f.exists() and json.loads(f.read_text()) != spec:
+        raise DiffmineError(f, "describes another model", "delete it if the folder holds " + checkpoint)
+    return write_json(f, spec)
+
+_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+_WEIGHTS = re.compile(r"^(diffusion_pytorch_model|model|pytorch_model)(?:\.(?P<variant>\w+))?(?:-\d+-of-\d+)?"
+                      r"\.(?P<ext>safetensors|bin)(?:\.index\.json)?$")
+
+def _weight_sets(names) -> dict:
+    "{(variant, ext): [file names]} of the weight files among `names` (one folder's)."
+    sets = {}
+    for n in names:
+        m = _WEIGHTS.match(n)
+        if m: sets.setdefault((m["variant"], m["ext"]), []).append(n)
+    return sets
+
+def _pick(sets:dict, variant:str|None):
+    for v in dict.fromkeys([variant, None, "fp16"]):
+        for ext in ("safetensors", "bin"):
+            if (v, ext) in sets: return v, sets[(v, ext)]
+    return None, []
+
+def hub_files(files,                 # every file of a model-hub repository (`huggingface_hub.list_repo_files`)
+              variant:str|None=None, # the weights variant wanted ("fp16"), None: the plain weights
+             ) -> list:
+    "The files `load_model` reads: top-level JSON, the parts' configs and tokenizer files, one weight set per part."
+    by_part, out = {}, [f for f in files if "/" not in f and f.endswith(".json")]
+    for f in files:
+        part, _, name = f.partition("/")
+        if part in _PARTS and name and "/" not in name: by_part.setdefault(part, []).append(name)
+    for part, names in by_part.items():
+        sets = _weight_sets(names)
+        out += [f"{part}/{n}" for n in names if not _WEIGHTS.match(n) and not n.endswith((".ckpt", ".msgpack", ".h5", ".onnx"))]
+        out += [f"{part}/{n}" for n in _pick(sets, variant)[1]]
+    return sorted(out)
+
+def weights_variant(folder, variant:str|None=None) -> str|None:
+    "The weights variant to load from a part's folder: `variant` if present, else the plain weights, else fp16."
+    folder = Path(folder)
+    if not folder.is_dir(): return variant
+    return _pick(_weight_sets(p.name for p in folder.iterdir()), variant)[0]
 
 # %% ../nbs/03_models.ipynb #dea04dd7
 def save_model(model:DiffusionModel, folder,
@@ -239,8 +313,22 @@ def save_model(model:DiffusionModel, folder,
         shutil.rmtree(folder/"text_encoder", ignore_errors=True)
     model.tokenizer.save_pretrained(folder/"tokenizer")
     if model.vae is not None: model.vae.save_pretrained(folder/"vae")
+    index = _pipeline_index(model, unet or model.unet) if text_encoder else None
+    if index: write_json(folder/"model_index.json", index)
+    else: (folder/"model_index.json").unlink(missing_ok=True)
     write_json(folder/SPEC_FILE, model.spec)
     return folder
+
+def _pipeline_index(model:DiffusionModel, unet) -> dict|None:
+    "The `model_index.json` of a diffusers StableDiffusionPipeline holding these parts (None without a VAE)."
+    if model.vae is None: return None
+    import diffusers
+    lib = lambda m: [type(m).__module__.split(".")[0], type(m).__name__]
+    return {"_class_name": "StableDiffusionPipeline", "_diffusers_version": diffusers.__version__,
+            "unet": lib(unet), "vae": lib(model.vae), "text_encoder": lib(model.text_encoder),
+            "tokenizer": lib(model.tokenizer), "scheduler": lib(model.scheduler),
+            "safety_checker": [None, None], "feature_extractor": [None, None], "image_encoder": [None, None],
+            "requires_safety_checker": False}
 
 # %% ../nbs/03_models.ipynb #8479309a
 def minilm_path() -> Path:

@@ -12,7 +12,7 @@ import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 from PIL import Image, ImageOps
 from .config import (DiffmineError, progress, format_prompt, atomic_write, write_json, save_npz, npz_complete,
-                             remove_temporaries, processes, read_table,
+                             remove_temporaries, processes, read_table, positive,
                              dataset_spec,
                              N_DRAWS, T_RANGE, SEED)
 from .data import Record, BadInputs, BadImage, load_image, shuffle_by_label
@@ -20,8 +20,9 @@ from .models import DiffusionModel, image_tensor, repeat_conditioning, cat_condi
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'ATTENTION', 'draws', 'check_engine', 'unet_engine', 'typicality_map', 'difference_maps', 'OracleUNet',
-           'image_key', 'original_size', 'balanced', 'resolve_prompts', 'compute_typicality', 'known_labels',
-           'write_index', 'load_index', 'load_typicality', 'label_typicality', 'classify_records']
+           'image_key', 'original_size', 'balanced', 'resolve_prompts', 'prompts_source', 'check_t_range',
+           'compute_typicality', 'known_labels', 'write_index', 'load_index', 'load_typicality', 'label_typicality',
+           'classify_records']
 
 # %% ../nbs/05_typicality.ipynb #ada166e7
 def draws(shape:tuple,            # shape of one clean latent (C, h, w)
@@ -229,11 +230,29 @@ def resolve_prompts(model:DiffusionModel, template:str|None, null_prompt:str|Non
     null_prompt = null_prompt if null_prompt is not None else model.spec.get("null_prompt", spec.null_prompt)
     return template, null_prompt
 
-def _read(model:DiffusionModel, r:Record):
+def prompts_source(model:DiffusionModel, template:str|None, layout:str|None) -> str:
+    "Where `resolve_prompts` takes the prompts from, in words (recorded in run.json)."
+    if template: return "given"
+    if model.spec.get("template"):
+        ck = model.spec.get("checkpoint")
+        return f"the training strings of {ck}" if ck else "the model's diffmine.json"
+    return f"the {dataset_spec(layout or 'generic').name} dataset's template"
+
+def check_t_range(t_range, name:str="t_range") -> tuple:
+    "`t_range` as a (low, high) tuple of fractions of T with 0 <= low < high <= 1, else a `DiffmineError` naming it."
+    try: lo, hi = (float(v) for v in t_range)
+    except (TypeError, ValueError):
+        raise DiffmineError(f"{name}={t_range!r}", "not two numbers", f"pass {name}=(low, high), e.g. (0.1, 0.7)") from None
+    if not (0 <= lo < hi <= 1):
+        raise DiffmineError(f"{name}={t_range!r}", "the range is empty, reversed or outside [0, 1]",
+                            f"pass {name}=(low, high) with 0 <= low < high <= 1, e.g. (0.1, 0.7)")
+    return lo, hi
+
+def _read(model:DiffusionModel, r:Record, resolution:int):
     "Pixels (3, H, W) in [-1, 1] and the original (height, width) of a record, or the reason it cannot be used."
-    try: img, size = load_image(r.path, max_side=4 * model.resolution), original_size(r.path)
+    try: img, size = load_image(r.path, max_side=4 * resolution), original_size(r.path)
     except BadImage as e: return e.reason
-    return image_tensor(img, model.resolution, model.size_multiple), size
+    return image_tensor(img, resolution, model.size_multiple), size
 
 def _ahead(fn, items:list, depth:int=2):
     "`fn(item)` for each item in order, computed up to `depth` items ahead in a worker thread."
@@ -270,30 +289,37 @@ def compute_typicality(model:DiffusionModel, records:list, out,
                        channels_last:bool|None=None, # NHWC UNet; default: on for CUDA, off on the CPU
                       ) -> pd.DataFrame:
     "Pixel typicality of every record under its own label; cached per image in `out`; returns the index."
+    # every argument is checked before anything is written: a refused run leaves the folder as it was
+    n, batch_size = positive("n", n), positive("batch_size", batch_size)
     if cache_dtype not in ("float32", "float16"):
         raise DiffmineError(f"cache_dtype={cache_dtype!r}", "unknown cache dtype", "use 'float32' or 'float16'")
     engine = check_engine(model.device, precision, attention, channels_last)
-    out = Path(out); (out/"maps").mkdir(parents=True, exist_ok=True)
+    out = Path(out)
     report = report if report is not None else BadInputs()
+    source = prompts_source(model, template, layout)
     template, null_prompt = resolve_prompts(model, template, null_prompt, layout)
     dataset = dataset_spec(model.spec.get("dataset") or layout or "generic").name
-    t_range = tuple(t_range or dataset_spec(dataset).t_range)
+    t_range = check_t_range(t_range or dataset_spec(dataset).t_range)
+    resolution = model.working_resolution(dataset)
+    records, skipped = known_labels(model, records)
+    records = balanced(records, limit)
     params = dict(draws=n, t_range=list(t_range), seed=seed, template=template, null_prompt=null_prompt,
-                  model=str(model.source), resolution=model.resolution, dataset=dataset, cache_dtype=cache_dtype,
+                  model=str(model.source), resolution=resolution, dataset=dataset, cache_dtype=cache_dtype,
                   precision=precision)
     if (out/"run.json").exists():
         old = {"cache_dtype": "float32", "precision": "fp32",                # runs from before these options
                **json.loads((out/"run.json").read_text())["params"]}
         if old != params:
-            raise DiffmineError(out, f"holds typicality computed with other settings ({old})",
+            diff = "; ".join(f"{k}: {old.get(k)!r} -> {params.get(k)!r}" for k in sorted(set(old) | set(params))
+                             if old.get(k) != params.get(k))
+            raise DiffmineError(out, f"holds typicality computed with other settings ({diff})",
                                 "use another output folder, or delete this one to recompute")
     group = processes()
     if group.main:
-        write_json(out/"run.json", {"params": params})
+        (out/"maps").mkdir(parents=True, exist_ok=True)
+        write_json(out/"run.json", {"params": params, "prompts_from": source})
         remove_temporaries(out); remove_temporaries(out/"maps")            # left by a killed run
     group.barrier()
-    records, skipped = known_labels(model, records)
-    records = balanced(records, limit)
     work = []                                                               # (position, record, cache file) to compute
     for i, r in group.shard(list(enumerate(records))):                      # (position, record): idx[rank::world]
         f = out/"maps"/f"{image_key(r.rel)}.npz"
@@ -304,7 +330,7 @@ def compute_typicality(model:DiffusionModel, records:list, out,
     mine = []                                                               # (position, path, reason) of this shard
     scorer = _Scorer(model, null_prompt, n, t_range, seed, batch_size, precision, engine["channels_last"])
     with unet_engine(model, attention, engine["channels_last"]), _Writer() as writer, \
-         contextlib.closing(_ahead(lambda w: _read(model, w[1]), work)) as reads:
+         contextlib.closing(_ahead(lambda w: _read(model, w[1], resolution), work)) as reads:
         for (i, r, f), got in progress(zip(work, reads), total=len(work), unit="img",
                                        desc="typicality" + (f" [{group.rank}/{group.world}]" if group.world > 1 else "")):
             if isinstance(got, str): mine.append((i, str(r.path), got)); continue
@@ -324,15 +350,20 @@ def compute_typicality(model:DiffusionModel, records:list, out,
     return df if group.main else load_index(out)
 
 def known_labels(model:DiffusionModel, records:list) -> tuple:
-    "The records whose labels the model was trained on (its diffmine.json `labels`), and (path, reason) of the others."
+    "The records with labels the model was trained on (its diffmine.json `labels`), and (path, reason) of the others."
     known = model.spec.get("labels")
     if not known: return records, []                                         # e.g. a hub model: no list to check
     known, keep, skipped = set(map(str, known)), [], []
     for r in records:
         unknown = [l for l in r.labels if l not in known]
         if not unknown: keep.append(r); continue
-        skipped.append((str(r.path), f"label {', '.join(map(repr, unknown))} is not one the model was trained on (its "
-                        f"diffmine.json lists {len(known)}): finetune on data with this label, or leave the image out"))
+        why = (f"label {', '.join(map(repr, unknown))} is not one the model was trained on (its diffmine.json lists "
+               f"{len(known)})")
+        have = tuple(l for l in r.labels if l in known)
+        if have:                                                             # multi-label: scored under its known labels
+            keep.append(Record(r.path, have, r.rel, r.meta))
+            skipped.append((str(r.path), f"{why}: scored under {', '.join(map(repr, have))} only"))
+        else: skipped.append((str(r.path), f"{why}: finetune on data with this label, or leave the image out"))
     if records and not keep:
         raise DiffmineError(model.source, f"none of the data's labels is one the model was trained on (the data has "
                             f"{', '.join(map(repr, sorted({l for r in records for l in r.labels})[:5]))}...; the model "
