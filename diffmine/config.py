@@ -12,12 +12,12 @@ from tqdm.auto import tqdm
 # %% auto #0
 __all__ = ['NUM_TRAIN_TIMESTEPS', 'T_RANGE', 'T_RANGE_FULL', 'N_DRAWS', 'SEED', 'COND_DROPOUT', 'LR', 'WEIGHT_DECAY', 'GRAD_CLIP',
            'PATCHES_PER_IMAGE', 'TOP_PER_LABEL', 'DIFT_T', 'DIFT_UP_BLOCK', 'DIFT_ENSEMBLE', 'N_CLUSTERS',
-           'GENERIC_TEMPLATE', 'GENERIC_NULL', 'AUCPR_THRESHOLDS', 'BLUR_PER_PX', 'FASHION_DIR', 'PNP_STEPS',
-           'PNP_GUIDANCE', 'PNP_FEATURE_FRACTION', 'PNP_ATTN_FRACTION', 'PNP_FEATURE_LAYER', 'PNP_ATTN_LAYERS',
-           'COTYP_TOP', 'COTYP_DIMS', 'PNP_INVERSION_STEPS', 'DATASETS', 'LAYOUT_TO_DATASET', 'LABEL_STYLES',
-           'CHECKPOINTS', 'DatasetSpec', 'format_prompt', 'dataset_spec', 'DiffmineError', 'positive', 'atomic_write',
-           'write_json', 'save_npz', 'npz_complete', 'remove_temporaries', 'read_table', 'Processes', 'processes',
-           'quiet', 'progress']
+           'GENERIC_TEMPLATE', 'GENERIC_NULL', 'XRAY_PAPER_FINDINGS', 'AUCPR_THRESHOLDS', 'BLUR_PER_PX', 'FASHION_DIR',
+           'PNP_STEPS', 'PNP_GUIDANCE', 'PNP_FEATURE_FRACTION', 'PNP_ATTN_FRACTION', 'PNP_FEATURE_LAYER',
+           'PNP_ATTN_LAYERS', 'COTYP_TOP', 'COTYP_DIMS', 'PNP_INVERSION_STEPS', 'DATASETS', 'LAYOUT_TO_DATASET',
+           'LABEL_STYLES', 'CHECKPOINTS', 'DatasetSpec', 'format_prompt', 'dataset_spec', 'DiffmineError', 'positive',
+           'atomic_write', 'write_json', 'save_npz', 'npz_complete', 'remove_temporaries', 'read_table', 'Processes',
+           'processes', 'quiet', 'progress']
 
 # %% ../nbs/00_config.ipynb #d1a1bda2
 NUM_TRAIN_TIMESTEPS = 1000     # T of the DDPM noise schedule (Stable Diffusion 1.5)
@@ -32,6 +32,7 @@ TOP_PER_LABEL = 1000           # then the top 1000 per label
 DIFT_T, DIFT_UP_BLOCK, DIFT_ENSEMBLE = 161, 1, 8  # DIFT: noise to t=161, up_blocks[1] output, 8 draws averaged
 N_CLUSTERS = 32                # k-means clusters of the visual summaries
 GENERIC_TEMPLATE, GENERIC_NULL = "An image of {label}.", ""
+XRAY_PAPER_FINDINGS = ("Mass", "Cardiomegaly", "Nodule", "Effusion", "Atelectasis", "Pneumonia", "Pneumothorax")  # Fig. 11's seven
 AUCPR_THRESHOLDS = tuple(2 * 10 ** -(2 + 5 * i / 999) for i in range(1000))  # the X-ray AUC-PR thresholds: 2*10^-linspace(2, 7, 1000)
 BLUR_PER_PX = 10 / 384         # visualisation blur: sigma 10 px per 384 px of the shorter side (the paper: 10 px at 256-512 px)
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")   # Fashion-MNIST idx files (Debian package dataset-fashion-mnist)

@@ -17,6 +17,9 @@ from .typicality import load_index, load_typicality
 __all__ = ['mask_scores', 'typicality_vs_groundtruth', 'patch_precision', 'label_area', 'auc_pr', 'blur_sigma', 'pointing_game',
            'dilate', 'localisation', 'patch_kinds', 'patch_quality', 'cluster_quality', 'classifier_accuracy']
 
+# %% ../nbs/10_evaluation.ipynb #47421169
+def _as_gt(data): return data if isinstance(data, GroundTruth) else load_groundtruth(data)
+
 # %% ../nbs/10_evaluation.ipynb #f057fd1b
 def mask_scores(m:np.ndarray, # signed typicality map (H, W)
                 label:np.ndarray, # bool mask of the label's elements
@@ -34,10 +37,10 @@ def mask_scores(m:np.ndarray, # signed typicality map (H, W)
 
 # %% ../nbs/10_evaluation.ipynb #1e9380ba
 def typicality_vs_groundtruth(run, # a typicality run folder (`diffmine typicality`)
-                              data, # the planted dataset it was computed on (with groundtruth.npz/json)
+                              data, # the planted dataset it was computed on (folder with groundtruth.npz/json, or its `GroundTruth`)
                              ) -> tuple:
     "Per-image scores (DataFrame) and a summary dict of a typicality run against planted ground truth."
-    gt, idx = load_groundtruth(data), load_index(run)
+    gt, idx = _as_gt(data), load_index(run)
     if not len(idx): raise DiffmineError(run, "the typicality run holds no images", "run `diffmine typicality` first")
     rows = []
     for r in progress(idx.itertuples(), total=len(idx), desc="evaluate", unit="img"):
@@ -56,10 +59,10 @@ def typicality_vs_groundtruth(run, # a typicality run folder (`diffmine typicali
 
 # %% ../nbs/10_evaluation.ipynb #fc68f8c7
 def patch_precision(patches:pd.DataFrame, # a patches table (columns rel, label, x0, y0, x1, y1, rank, ranking)
-                    data,                  # the planted dataset (ground truth)
+                    data,                  # the planted dataset (folder or `GroundTruth`)
                     k:int=20) -> pd.DataFrame:
     "Precision@k of mined patches on the label's planted elements, per ranking and label."
-    gt = load_groundtruth(data)
+    gt = _as_gt(data)
     rows = []
     for (rk, lab), g in patches.groupby(["ranking", "label"], sort=True):
         g = g.sort_values("rank").head(k)
@@ -76,7 +79,7 @@ def patch_precision(patches:pd.DataFrame, # a patches table (columns rel, label,
 
 def label_area(data) -> dict:
     "The mean fraction of image area covered by each label's own planted elements (the chance level of precision)."
-    gt = load_groundtruth(data)
+    gt = _as_gt(data)
     fr = {}
     for rel in gt.rels:
         lab = gt.label_of(rel); fr.setdefault(lab, []).append(gt.label_mask(rel, lab).mean())
@@ -97,8 +100,7 @@ def auc_pr(m:np.ndarray,      # signed typicality map (H, W), un-blurred
     ok = pp > 0
     if not ok.any(): return 0.0
     prec, rec = tp[ok] / pp[ok], tp[ok] / len(pos)
-    rec, prec = np.concatenate([[0.0], rec]), np.concatenate([[prec[0]], prec])
-    return float(np.sum(np.diff(rec) * (prec[1:] + prec[:-1]) / 2))
+    return float(np.sum(np.diff(rec) * (prec[1:] + prec[:-1]) / 2))          # the trapezoid rule over the thresholds
 
 # %% ../nbs/10_evaluation.ipynb #67adfc94
 def blur_sigma(shape:tuple) -> float:
@@ -122,12 +124,12 @@ def dilate(mask:np.ndarray, px:int) -> np.ndarray:
 _LOC_COLS = ["auc_pr", "auc_pr_dilated", "ap", "pointing", "inside", "outside", "hit"]
 
 def localisation(run,   # a typicality run folder
-                 data,  # the planted dataset it was computed on
+                 data,  # the planted dataset it was computed on (folder or `GroundTruth`)
                  dilate_px:int|None=None, # mask dilation for `auc_pr_dilated`; default 1 px per 32 px of the shorter side
                  sigma:float|None=None,   # blur of the pointing game; default `blur_sigma`
                 ) -> tuple:
     "Per (image, label) localisation scores (DataFrame) and a summary dict: overall and per-label means."
-    gt, idx = load_groundtruth(data), load_index(run)
+    gt, idx = _as_gt(data), load_index(run)
     rows = []
     for r in progress(idx.itertuples(), total=len(idx), desc="localisation", unit="img"):
         if r.rel not in gt.rels: continue
@@ -148,8 +150,6 @@ def localisation(run,   # a typicality run folder
     return df, summary
 
 # %% ../nbs/10_evaluation.ipynb #aa2d123a
-def _as_gt(data): return data if isinstance(data, GroundTruth) else load_groundtruth(data)
-
 def patch_kinds(patches:pd.DataFrame, # mined patches (rel, label, x0, y0, x1, y1)
                 gt,                   # the `GroundTruth` of the planted dataset
                 min_cover:float=0.25, # a kind must cover this share of the patch to be its dominant kind

@@ -6,8 +6,8 @@
 from __future__ import annotations
 from pathlib import Path
 import numpy as np, pandas as pd
-from .config import DatasetSpec, DiffmineError, write_json
-from .data import BadInputs, load_records, label_names
+from .config import DatasetSpec, DiffmineError, write_json, XRAY_PAPER_FINDINGS
+from .data import BadInputs, Record, load_records, label_names
 from .synth import make_standin, load_groundtruth, STANDIN_LAYOUTS
 from .models import DiffusionModel, load_model
 from .finetune import finetune
@@ -17,9 +17,9 @@ from .figures import typicality_figure, patches_figure, clusters_figure, save_fi
 from .gallery import slug
 
 # %% auto #0
-__all__ = ['NIH_FRAME', 'experiment_data', 'groundtruth', 'experiment_model', 'summary_figures', 'experiment_metrics',
-           'precision_table', 'box_mask', 'localisation_table', 'xray_training_records', 'localisation_summary',
-           'localisation_figure']
+__all__ = ['NIH_FRAME', 'PAPER_OVERALL', 'experiment_data', 'groundtruth', 'experiment_model', 'summary_figures',
+           'experiment_metrics', 'precision_table', 'box_mask', 'localisation_records', 'pair_groundtruth',
+           'localisation_table', 'xray_training_records', 'localisation_summary', 'localisation_figure']
 
 # %% ../nbs/13_experiment.ipynb #0767aa7b
 def experiment_data(name:str,            # the experiment's stand-in name ("cars", "faces", "geo", "places", "xray")
@@ -86,16 +86,19 @@ def summary_figures(run, figures_dir,    # the typicality run folder and where t
 
 # %% ../nbs/13_experiment.ipynb #e2790ce4
 def experiment_metrics(parameters:dict, run, data_root, index:pd.DataFrame, patches:pd.DataFrame,
-                       clusters:pd.DataFrame, k:int=20) -> dict:
+                       clusters:pd.DataFrame, k:int=20,
+                       gt=None,          # the ground truth to score against (default: the one beside `data_root`, if any)
+                      ) -> dict:
     "The metrics.json of an experiment: parameters, sizes, and ground-truth scores on planted stand-ins."
     m = dict(parameters=parameters, images=len(index), labels=int(index.label.nunique()), patches=len(patches),
              clusters=int(clusters.groupby("label").cluster_rank.nunique().sum()))
-    if groundtruth(data_root) is None: return m
-    _, m["typicality_vs_groundtruth"] = typicality_vs_groundtruth(run, data_root)
-    pp = patch_precision(patches, data_root, k=k)
+    gt = gt if gt is not None else groundtruth(data_root)
+    if gt is None: return m
+    _, m["typicality_vs_groundtruth"] = typicality_vs_groundtruth(run, gt)
+    pp = patch_precision(patches, gt, k=k)
     m[f"precision_at_{k}"] = pp.groupby("ranking")[["precision", "hit", "shared"]].mean().to_dict(orient="index")
     m[f"precision_at_{k}_per_label"] = {r: g.set_index("label").precision.to_dict() for r, g in pp.groupby("ranking")}
-    area = label_area(data_root)
+    area = label_area(gt)
     m["label_area"] = float(np.mean(list(area.values()))) if area else None
     return m
 
@@ -119,7 +122,21 @@ def box_mask(boxes:list,        # `Record.meta["boxes"]`: dicts with label, x, y
         m[max(y0, 0):min(y1, H), max(x0, 0):min(x1, W)] = True
     return m
 
-def localisation_table(run,      # a typicality run over X-ray images
+def localisation_records(records:list, # ChestX-ray14 records (`meta["boxes"]`)
+                        ) -> list:
+    "One record per (image, boxed finding), labelled with that finding alone; rel `<rel>@<finding>`."
+    return [Record(r.path, (f,), f"{r.rel}@{f}", {**r.meta, "image_rel": r.rel, "finding": f})
+            for r in records for f in sorted({b["label"] for b in r.meta.get("boxes", [])})]
+
+def pair_groundtruth(gt,            # the `GroundTruth` of a planted X-ray stand-in
+                     pairs:list,    # `localisation_records` of its images
+                    ):
+    "The ground truth seen through (image, finding) records: `<rel>@<finding>` has the image's masks, labelled with the finding."
+    from diffmine.synth import GroundTruth
+    masks = {p.rel: gt.mask(p.meta["image_rel"]) for p in pairs}
+    return GroundTruth(gt.root, gt.kinds, masks, gt.params, gt.styles, {p.rel: p.labels[0] for p in pairs})
+
+def localisation_table(run,      # a typicality run over X-ray images (of `localisation_records`: one map per finding)
                        records:list, # the records of the run (their meta holds the boxes)
                       ) -> pd.DataFrame:
     "Per (image, boxed finding) of a run: the paper's AUC-PR of its map, threshold-free average precision, chance."
@@ -128,10 +145,11 @@ def localisation_table(run,      # a typicality run over X-ray images
         rec = by_rel.get(r.rel)
         if rec is None or not rec.meta.get("boxes"): continue
         m = load_typicality(run, r.key)
-        for finding in sorted({b["label"] for b in rec.meta["boxes"]}):
+        findings = [rec.meta["finding"]] if "finding" in rec.meta else sorted({b["label"] for b in rec.meta["boxes"]})
+        for finding in findings:
             mask = box_mask(rec.meta["boxes"], finding, m.shape)
             if mask.any() and not mask.all():
-                rows.append(dict(rel=r.rel, finding=finding, auc_pr=auc_pr(m, mask),
+                rows.append(dict(rel=rec.meta.get("image_rel", r.rel), finding=finding, auc_pr=auc_pr(m, mask),
                                  ap=mask_scores(m, mask)["ap"], chance=float(mask.mean())))
     return pd.DataFrame(rows, columns=["rel", "finding", "auc_pr", "ap", "chance"])
 
@@ -156,12 +174,16 @@ def xray_training_records(records:list, # ChestX-ray14 records (`load_chestxray`
     return train
 
 # %% ../nbs/13_experiment.ipynb #5fb93e47
+PAPER_OVERALL = "overall (paper's 7)"
+
 def localisation_summary(tables:dict) -> pd.DataFrame:
-    "Mean score per finding (rows, plus 'overall' = the mean over findings) for each model (columns), and chance."
+    "Mean score per finding for each model (columns) and chance; rows 'overall' (all findings) and the paper's seven."
     cols = {name: t.groupby("finding").auc_pr.mean() for name, t in tables.items()}
     cols["chance"] = next(iter(tables.values())).groupby("finding").chance.mean()
     df = pd.DataFrame(cols)
+    seven = [f for f in XRAY_PAPER_FINDINGS if f in df.index]
     df.loc["overall"] = df.mean()
+    if seven: df.loc[PAPER_OVERALL] = df.loc[seven].mean()
     return df
 
 def localisation_figure(tables:dict, # model name -> `localisation_table`, e.g. {"pretrained": ..., "finetuned": ...}

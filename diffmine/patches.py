@@ -16,7 +16,7 @@ from .typicality import load_index, load_typicality, write_index, image_key
 
 # %% auto #0
 __all__ = ['MINE_MAX_SIDE', 'RANKINGS', 'PATCH_COLUMNS', 'pool_map', 'nms_boxes', 'pooled_scores', 'default_patch_size',
-           'run_dataset', 'mine_patches', 'load_patches', 'synthetic_run', 'crop']
+           'run_dataset', 'run_resolution', 'mine_patches', 'load_patches', 'synthetic_run', 'crop']
 
 # %% ../nbs/06_patches.ipynb #a408e282
 def pool_map(m:np.ndarray, # a 2-d map (H, W)
@@ -101,12 +101,14 @@ def pooled_scores(m:np.ndarray,  # the stored map (h, w), at the UNet's resoluti
     return ys, xs, pooled / (k * k)
 
 # %% ../nbs/06_patches.ipynb #efe78ec1
-def default_patch_size(spec_patch:int, # the dataset's patch side at paper scale (`DatasetSpec.patch_size`)
+def default_patch_size(spec_patch:int, # the dataset's patch side in working pixels (`DatasetSpec.patch_size`)
                        min_side:int,   # the image's shorter side in pixels
+                       working:int|None=None, # the shorter side the model worked at (None: `min_side`)
                       ) -> int:
-    "The patch side for one image: the paper's at shorter sides >= 256 px, scaled with the shorter side below."
-    if min_side >= 256: return int(spec_patch)
-    return max(2, int(math.floor(spec_patch * min_side / 256 + 0.5)))
+    "The patch side for one image, in its own pixels: the paper's side at the working size, scaled to the image."
+    working = int(working or min_side)
+    k = int(spec_patch) if working >= 256 else max(2, int(math.floor(spec_patch * working / 256 + 0.5)))
+    return k if working == min_side else max(2, int(math.floor(k * min_side / working + 0.5)))
 
 # %% ../nbs/06_patches.ipynb #a15de6ca
 RANKINGS = ("T", "rand", "-T")
@@ -129,6 +131,13 @@ def run_dataset(run) -> DatasetSpec:
     if not name and params.get("template"):
         name = next((s.name for s in DATASETS.values() if s.template == params["template"]), None)
     return dataset_spec(name or "generic")
+
+def run_resolution(run) -> int|None:
+    "The working resolution of a typicality run (its run.json `resolution`), None when it records none."
+    f = Path(run)/"run.json"
+    try: v = json.loads(f.read_text()).get("params", {}).get("resolution") if f.exists() else None
+    except (OSError, ValueError): v = None
+    return int(v) if v else None
 
 def _image_boxes(ys, xs, pooled, k, per_image, rankings, rng):
     "Per ranking, the kept boxes of one image as (y, x, pooled typicality); `pooled[i, j]` is corner (ys[i], xs[j])."
@@ -166,7 +175,7 @@ def _nothing_mined(run:Path, index:pd.DataFrame, skipped:list):
     raise DiffmineError(run, f"no patch mined{old}: every image was skipped ({why})", fix)
 
 def mine_patches(run,                          # a typicality run folder (index.csv + maps/)
-                 patch:int|None=None,          # patch side k in original-image pixels; default: the run's dataset's, scaled per image
+                 patch:int|None=None,          # patch side k in original-image pixels; default: the dataset's, in working pixels
                  per_image:int=PATCHES_PER_IMAGE, # boxes kept per image by the zero-overlap suppression
                  top:int|None=TOP_PER_LABEL,   # boxes kept per (label, ranking); None keeps all
                  seed:int=0,                   # seeds the "rand" control
@@ -182,12 +191,12 @@ def mine_patches(run,                          # a typicality run folder (index.
     if top is not None: top = positive("top", top)
     index = load_index(run)
     remove_temporaries(run)                                       # left by a killed run
-    spec = run_dataset(run)
+    spec, working = run_dataset(run), run_resolution(run)
     rows, skipped = [], []
     for r in progress(list(index.itertuples(index=False)), desc="patches", unit="img"):
         key, label = str(r.key), str(r.label)
         H, W = int(r.height), int(r.width)
-        k = int(patch) if patch is not None else default_patch_size(spec.patch_size, min(H, W))
+        k = int(patch) if patch is not None else default_patch_size(spec.patch_size, min(H, W), working)
         if H < k or W < k:
             skipped.append((key, str(r.rel), H, W, k, f"image smaller than the {k} px patch")); continue
         try: m = load_typicality(run, key, size=None)

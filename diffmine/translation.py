@@ -8,22 +8,23 @@ import json, math
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from PIL import Image
-from .config import (DiffmineError, progress, format_prompt, atomic_write, write_json, save_npz, npz_complete,
+from .config import (DiffmineError, positive, progress, format_prompt, atomic_write, write_json, save_npz, npz_complete,
                              dataset_spec, read_table, N_DRAWS, SEED, PATCHES_PER_IMAGE, N_CLUSTERS, DIFT_T, DIFT_UP_BLOCK,
                              DIFT_ENSEMBLE, PNP_STEPS, PNP_GUIDANCE, PNP_FEATURE_FRACTION, PNP_ATTN_FRACTION,
                              PNP_FEATURE_LAYER, PNP_ATTN_LAYERS, COTYP_TOP, COTYP_DIMS)
 from .data import Record, BadInputs, BadImage, load_image, label_names
 from .models import DiffusionModel, image_tensor, repeat_conditioning, cat_conditioning
-from .typicality import compute_typicality, image_key, original_size, balanced, load_index, write_index
-from .patches import mine_patches, crop
+from .typicality import (compute_typicality, image_key, original_size, balanced, load_index, write_index,
+                                 load_typicality)
+from .patches import crop, pooled_scores, nms_boxes, default_patch_size, PATCH_COLUMNS
 from .features import compute_features, patch_descriptors
 from .clusters import cluster_patches
 
 # %% auto #0
-__all__ = ['MANIFEST_COLUMNS', 'CLUSTER_KEYS', 'ddim_timesteps', 'ddim_invert', 'ddim_sample', 'decoder_self_attention',
-           'default_feature_layer', 'PnPInjection', 'pnp_translate', 'translation_file', 'translate_dataset',
-           'write_manifest', 'load_manifest', 'compute_cotypicality', 'reduce_dims', 'cotypical_clusters',
-           'load_cotypical_clusters', 'translation_figure']
+__all__ = ['MANIFEST_COLUMNS', 'ORIGINALS', 'CLUSTER_KEYS', 'ddim_timesteps', 'ddim_invert', 'ddim_sample',
+           'decoder_self_attention', 'default_feature_layer', 'PnPInjection', 'pnp_translate', 'translation_file',
+           'translate_dataset', 'write_manifest', 'load_manifest', 'label_versions', 'compute_cotypicality',
+           'reduce_dims', 'cotypical_elements', 'cotypical_clusters', 'load_cotypical_clusters', 'translation_figure']
 
 # %% ../nbs/09_translation.ipynb #5d21e0f4
 def ddim_timesteps(scheduler, steps:int=PNP_STEPS) -> torch.Tensor:
@@ -32,6 +33,11 @@ def ddim_timesteps(scheduler, steps:int=PNP_STEPS) -> torch.Tensor:
     if not 1 <= int(steps) <= T: raise ValueError(f"steps must be in 1..{T}, got {steps}")
     off = int(getattr(scheduler.config, "steps_offset", 0) or 0)
     return (torch.arange(int(steps)) * (T // int(steps)) + off).clamp(max=T - 1)
+
+def _inversion_grid(scheduler, ts:torch.Tensor, inversion_steps:int) -> torch.Tensor:
+    "The ascending inversion timesteps: `inversion_steps` DDIM timesteps and the sampling ones `ts`, up to `ts[-1]`."
+    fine = ddim_timesteps(scheduler, inversion_steps)
+    return torch.tensor(sorted(set(ts.tolist()) | {t for t in fine.tolist() if t <= int(ts[-1])}))
 
 def _refine(ts:torch.Tensor, m:int) -> torch.Tensor:
     "Ascending timesteps `ts` with `m - 1` evenly spaced timesteps inserted between neighbours."
@@ -69,11 +75,12 @@ def ddim_invert(model:DiffusionModel,
                 inversion_steps:int|None=None, # inversion grid (a multiple of `steps`; default `steps`)
                ) -> torch.Tensor:
     "The DDIM inversion trajectory of `x0`: latents (steps, C, h, w) at the ascending sampling timesteps."
-    inversion_steps = inversion_steps or steps
-    if inversion_steps % steps:
-        raise ValueError(f"inversion_steps ({inversion_steps}) must be a multiple of steps ({steps})")
+    inversion_steps = int(inversion_steps or steps)
+    if inversion_steps < steps:
+        raise DiffmineError(f"inversion_steps={inversion_steps}", f"fewer than the {steps} sampling steps",
+                            f"pass inversion_steps >= steps (e.g. {steps}, or the authors' 999)")
     ts = ddim_timesteps(model.scheduler, steps)
-    grid = _refine(ts, inversion_steps // steps)
+    grid = _inversion_grid(model.scheduler, ts, inversion_steps)
     keep, cond = set(ts.tolist()), model.conditioning(prompt)
     x, t_prev, out = x0.float(), -1, {}
     for t in grid.tolist():
@@ -115,8 +122,9 @@ def decoder_self_attention(unet) -> list:
             if name.split(".")[-1] == "attn1" and isinstance(m, Attention) and not m.is_cross_attention]
 
 def _feature_module(unet, layer:tuple):
+    "The residual branch of `up_blocks[b].resnets[r]`: its `conv2`, whose output is added to the block's own shortcut."
     b, r = layer
-    try: return unet.up_blocks[b].resnets[r]
+    try: return unet.up_blocks[b].resnets[r].conv2
     except (IndexError, AttributeError):
         raise DiffmineError(f"up_blocks[{b}].resnets[{r}]", "this UNet has no such residual block",
                             f"pass feature_layer=(block, resnet) of an existing block (it has {len(unet.up_blocks)} up blocks)")
@@ -176,8 +184,9 @@ def pnp_translate(model:DiffusionModel,
                   steps:int=PNP_STEPS, guidance:float=PNP_GUIDANCE,
                   feature_fraction:float=PNP_FEATURE_FRACTION, # inject residual features for this share of the steps
                   attn_fraction:float=PNP_ATTN_FRACTION,       # inject self-attention q/k for this share of the steps
-                  inversion_steps:int|None=None,    # a multiple of `steps` (default `steps`)
-                  negative_prompt:str="",           # the unconditional prompt of guidance
+                  inversion_steps:int|None=None,    # DDIM inversion steps, >= `steps` (default `steps`; the authors': 999)
+                  negative_prompt:str="",           # the unconditional prompt of guidance (PnP's: "")
+                  source_branch_prompt:str="",      # the prompt of the source branch that gives the injected features (PnP's: "")
                   feature_layer="auto",             # (up block, resnet), "auto" (`default_feature_layer`) or None (no features)
                   attn_layers:int=PNP_ATTN_LAYERS,
                   inverted:torch.Tensor|None=None,  # a trajectory from `ddim_invert` (computed when None)
@@ -188,7 +197,7 @@ def pnp_translate(model:DiffusionModel,
         raise ValueError(f"injection fractions must be in [0, 1], got {feature_fraction}, {attn_fraction}")
     inv = inverted if inverted is not None else ddim_invert(model, x0, source_prompt, steps, inversion_steps)
     K = len(target_prompts)
-    src, tgt = model.conditioning(source_prompt), model.conditioning(list(target_prompts))
+    src, tgt = model.conditioning(source_branch_prompt), model.conditioning(list(target_prompts))
     neg = repeat_conditioning(model.conditioning(negative_prompt), K)
     ts = ddim_timesteps(model.scheduler, steps).tolist()[::-1]
     n_feat, n_attn = int(steps * feature_fraction), int(steps * attn_fraction)
@@ -239,8 +248,9 @@ def translate_dataset(model:DiffusionModel,
                       feature_fraction:float=PNP_FEATURE_FRACTION, attn_fraction:float=PNP_ATTN_FRACTION,
                       inversion_steps:int|None=None,
                       template:str|None=None,        # default: the model's (diffmine.json), else the layout's
-                      null_prompt:str|None=None,     # default: the model's; used as the unconditional prompt
-                      negative_prompt:str|None=None, # unconditional prompt of guidance (default: `null_prompt`, else "")
+                      null_prompt:str|None=None,     # default: the model's (recorded; co-typicality scores with it)
+                      negative_prompt:str|None="",   # unconditional prompt of guidance (PnP's and the authors': ""; None: "")
+                      source_branch_prompt:str|None="", # prompt of PnP's source branch (PnP's and the authors': ""; None: "")
                       layout:str|None=None,
                       targets_per_batch:int=10,      # targets sampled in one batch (the batch is 1 + 2 x this)
                       feature_layer="auto",          # PnP's residual layer (up block, resnet); "auto": `default_feature_layer`
@@ -250,14 +260,17 @@ def translate_dataset(model:DiffusionModel,
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     report = report if report is not None else BadInputs()
     template, null_prompt = _prompts(model, template, null_prompt, layout)
-    if negative_prompt is None: negative_prompt = model.spec.get("null_prompt", "")
+    if negative_prompt is None: negative_prompt = ""
+    if source_branch_prompt is None: source_branch_prompt = ""
+    dataset = dataset_spec(model.spec.get("dataset") or layout or "generic").name
+    resolution = model.working_resolution(dataset)
     labels = list(labels) if labels else (list(model.spec.get("labels") or []) or label_names(records))
     if not labels: raise DiffmineError(out, "no target labels", "pass --labels, or data with labels")
     if isinstance(feature_layer, str): feature_layer = default_feature_layer(model.unet)
     params = dict(steps=int(steps), guidance=float(guidance), feature_fraction=float(feature_fraction),
                   attn_fraction=float(attn_fraction), inversion_steps=int(inversion_steps or steps), template=template,
-                  null_prompt=null_prompt, negative_prompt=negative_prompt, model=str(model.source),
-                  resolution=int(model.resolution), dataset=dataset_spec(model.spec.get("dataset") or layout or "generic").name,
+                  null_prompt=null_prompt, negative_prompt=negative_prompt, source_branch_prompt=source_branch_prompt,
+                  model=str(model.source), resolution=int(resolution), dataset=dataset,
                   feature_layer=list(feature_layer) if feature_layer is not None else None)
     if (out/"run.json").exists():
         old = json.loads((out/"run.json").read_text()).get("params", {})
@@ -273,16 +286,17 @@ def translate_dataset(model:DiffusionModel,
     by_image = {}
     for r, l in todo: by_image.setdefault(r.rel, (r, []))[1].append(l)
     for r, targets in by_image.values():
-        try: img = load_image(r.path, max_side=4 * model.resolution)
+        try: img = load_image(r.path, max_side=4 * resolution)
         except BadImage as e:
             report.add(r.path, e.reason); bar.update(len(targets)); continue
-        x0 = model.encode_images(image_tensor(img, model.resolution, model.size_multiple)[None])
+        x0 = model.encode_images(image_tensor(img, resolution, model.size_multiple)[None])
         src = format_prompt(template, r.labels)
         inv = ddim_invert(model, x0, src, steps, inversion_steps)
         for i in range(0, len(targets), max(1, targets_per_batch)):
             chunk = targets[i:i + max(1, targets_per_batch)]
             lat = pnp_translate(model, x0, src, [format_prompt(template, l) for l in chunk], steps, guidance,
-                                feature_fraction, attn_fraction, inversion_steps, negative_prompt, feature_layer, inverted=inv)
+                                feature_fraction, attn_fraction, inversion_steps, negative_prompt, source_branch_prompt,
+                                feature_layer, inverted=inv)
             for l, im in zip(chunk, model.decode_latents(lat)): _save_png(out/translation_file(r.rel, l), _to_uint8(im))
             bar.update(len(chunk))
     bar.close()
@@ -308,29 +322,47 @@ def load_manifest(out) -> pd.DataFrame:
                       "run `diffmine translate MODEL DATA OUT` first", MANIFEST_COLUMNS[:8])
 
 # %% ../nbs/09_translation.ipynb #31b457b7
-def _translation_records(out:Path, man:pd.DataFrame) -> list:
-    return [Record(out/f, (t,), f) for f, t in zip(man.file, man.target_label)]
+ORIGINALS = "originals"     # co-typicality's own-label versions: the source images at the translations' size
+
+def label_versions(man:pd.DataFrame) -> pd.DataFrame:
+    "The manifest plus, per pair, the image co-typicality scores (`vfile`, `vkey`): the translation, or the original for the source's own label."
+    own = (man.target_label == man.source_label).to_numpy()
+    vfile = [f"{ORIGINALS}/{s}.png" if o else f for s, f, o in zip(man.source_key, man.file, own)]
+    return man.assign(vfile=vfile, vkey=[image_key(f) for f in vfile])
+
+def _write_originals(out:Path, v:pd.DataFrame, resolution:int, report:BadInputs):
+    "The source images of the own-label pairs, resized exactly as translation resized them, as PNGs under `originals/`."
+    for r in v[v.vfile != v.file].drop_duplicates("vfile").itertuples():
+        if (out/r.vfile).exists(): continue
+        try: img = load_image(r.source_path, max_side=4 * resolution)
+        except BadImage as e: report.add(r.source_path, e.reason); continue
+        _save_png(out/r.vfile, np.asarray(img.resize((int(r.width), int(r.height)), Image.BICUBIC)))
+
+def _translation_records(out:Path, v:pd.DataFrame) -> list:
+    return [Record(out/f, (t,), f) for f, t in zip(v.vfile, v.target_label) if (out/f).exists()]
 
 def compute_cotypicality(model:DiffusionModel,
                          out,                       # a translation run folder (manifest.csv)
                          n:int=N_DRAWS, t_range:tuple|None=None, seed:int=SEED, batch_size:int=50,
                          complete:bool=True,        # only sources translated to every label of the run
                         ) -> pd.DataFrame:
-    "Typicality of every translation under its target label, and co-typicality maps per source; returns the index."
+    "Typicality of every label version under its label, and co-typicality maps per source; returns the index."
     out = Path(out); man = load_manifest(out)
     params = json.loads((out/"run.json").read_text())["params"]
-    compute_typicality(model, _translation_records(out, man), out/"typicality", n=n, t_range=t_range, seed=seed,
+    v = label_versions(man)
+    _write_originals(out, v, int(params.get("resolution") or model.resolution), BadInputs())
+    compute_typicality(model, _translation_records(out, v), out/"typicality", n=n, t_range=t_range, seed=seed,
                        batch_size=batch_size, template=params["template"], null_prompt=params["null_prompt"],
                        layout=params.get("dataset"))
     labels = sorted(man.target_label.unique())
     cot = out/"cotypicality"; (cot/"maps").mkdir(parents=True, exist_ok=True)
     write_json(cot/"run.json", {"params": {**params, "kind": "cotypicality", "draws": n, "seed": seed,
                                            "labels": labels, "translations": str(out)}})
-    groups = man.groupby("source_key", sort=True)
+    groups = v.groupby("source_key", sort=True)
     for skey, g in progress(groups, total=groups.ngroups, desc="co-typicality", unit="img"):
         if complete and set(g.target_label) != set(labels): continue
         maps = []
-        for key in g.key:
+        for key in g.vkey:
             f = out/"typicality"/"maps"/f"{key}.npz"
             if not npz_complete(f, ("map",)): maps = None; break
             with np.load(f) as z: maps.append(z["map"].astype(np.float32))
@@ -364,6 +396,32 @@ def reduce_dims(X:np.ndarray,          # (N, C) descriptors
 # %% ../nbs/09_translation.ipynb #6f36acda
 CLUSTER_KEYS = ("key", "rel", "path", "label")
 
+def cotypical_elements(out,                          # a translation run with co-typicality (`compute_cotypicality`)
+                       patch:int|None=None,          # patch side in pixels of the translations (default: the dataset's)
+                       per_image:int=PATCHES_PER_IMAGE,
+                      ) -> pd.DataFrame:
+    "Per source image, the zero-overlap boxes of its pooled co-typicality: the median over labels of each version's pooled map."
+    out = Path(out); cot = out/"cotypicality"
+    if patch is not None: patch = positive("patch", patch)
+    per_image = positive("per_image", per_image)
+    params = json.loads((out/"run.json").read_text())["params"]
+    spec, working = dataset_spec(params.get("dataset") or "generic"), params.get("resolution")
+    v = label_versions(load_manifest(out)); labels = sorted(v.target_label.unique())
+    vkey = v.set_index(["source_key", "target_label"]).vkey.to_dict()
+    rows = []
+    for r in load_index(cot).itertuples():
+        H, W = int(r.height), int(r.width)
+        k = patch or default_patch_size(spec.patch_size, min(H, W), working)
+        if H < k or W < k: continue
+        pooled = []
+        for l in labels:
+            ys, xs, p = pooled_scores(load_typicality(out/"typicality", vkey[(r.key, l)], size=None), (H, W), k)
+            pooled.append(p)
+        med = np.median(np.stack(pooled), 0)
+        for i, (y, x, s) in enumerate(nms_boxes(med, k, per_image, ys, xs)):
+            rows.append((r.key, r.rel, r.path, r.label, x, y, x + k, y + k, s, i + 1, "T"))
+    return pd.DataFrame(rows, columns=PATCH_COLUMNS)
+
 def cotypical_clusters(model:DiffusionModel,
                        out,                          # a translation run with co-typicality (`compute_cotypicality`)
                        k:int=N_CLUSTERS, top:int=COTYP_TOP, per_image:int=PATCHES_PER_IMAGE,
@@ -374,12 +432,12 @@ def cotypical_clusters(model:DiffusionModel,
                       ) -> pd.DataFrame:
     "Mine the most co-typical elements, describe each in every label version, cluster; writes `cotypicality/clusters.csv`."
     out = Path(out); cot = out/"cotypicality"; man = load_manifest(out)
-    patches = mine_patches(cot, patch=patch, per_image=per_image, top=None, rankings=("T",))
+    patches = cotypical_elements(out, patch, per_image)
     if not len(patches): raise DiffmineError(cot, "no co-typical elements", "compute co-typicality first (compute_cotypicality)")
     sel = patches.sort_values(["typicality", "key", "rank"], ascending=[False, True, True], kind="mergesort")
     sel = sel.head(int(top)).reset_index(drop=True)
     labels = sorted(man.target_label.unique())
-    version = man.set_index(["source_key", "target_label"]).key.to_dict()
+    version = label_versions(man).set_index(["source_key", "target_label"]).vkey.to_dict()
     keys = [version[(s, l)] for s in sel.key.unique() for l in labels]
     compute_features(model, out/"typicality", keys=keys, t=t, up_block=up_block, ensemble=ensemble, seed=seed)
     parts, how = [], set()

@@ -49,7 +49,7 @@ def test_hooks_removed_after_use_and_after_failure(tmp_path, kind):
     x0 = m.encode_images(torch.rand(1, 3, side, side) * 2 - 1)
     before = hooks(m.unet)
     inj = tr.PnPInjection(m.unet)
-    assert inj.feature_module is m.unet.up_blocks[1].resnets[1] and len(inj.attn_modules) == 2
+    assert inj.feature_module is m.unet.up_blocks[1].resnets[1].conv2 and len(inj.attn_modules) == 2
     with inj:
         assert hooks(m.unet) == before + 1 + 4
     assert hooks(m.unet) == before
