@@ -198,7 +198,7 @@ def load_model(path_or_id,            # a diffusers folder, or a model-hub id su
     if not (root/"unet").is_dir():
         raise DiffmineError(root, "not a diffusers model folder: it has no unet/ subfolder",
                             "pass the folder that holds unet/, scheduler/, text_encoder/ and tokenizer/")
-    spec = (json.loads((root/SPEC_FILE).read_text()) if (root/SPEC_FILE).exists() else
+    spec = ((json.loads((root/SPEC_FILE).read_text()) if (root/SPEC_FILE).exists() else {}) or
             checkpoint_spec(src) or checkpoint_spec(root))            # an authors' checkpoint: its own prompts
     te_root = root/"text_encoder"
     if not te_root.is_dir() and spec.get("text_encoder") == MINILM_PACKAGE: te_root = minilm_path()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os, sys, json, time, subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from .config import DiffmineError, progress, write_json, FASHION_DIR
+from .config import DiffmineError, progress, write_json, dataset_spec, FASHION_DIR, PNP_INVERSION_STEPS
 from .data import G3_PAPER_COUNTRIES, G3_PAPER_PER_COUNTRY
 from .models import BASE_NAME
 
@@ -84,9 +84,11 @@ FIGURES = ("typicality.png", "patches.png", "clusters.png", "metrics.json")
 G3_PAPER = dict(countries=",".join(G3_PAPER_COUNTRIES), per_label=G3_PAPER_PER_COUNTRY)
 
 def _paper(name:str, **extra) -> dict:
+    # the authors' checkpoints are prompted with their own training strings: load_model knows them by hub id
+    # (diffmine.config.CHECKPOINTS); resolution = the working size the authors used (256 px Cars/Faces, else 512 px)
     root, layout, model, _ = PAPER_DATA[name]
-    return dict(data_root=root, layout=layout, model=model, resolution=512, draws=100, limit=0, patch=0,
-                n_clusters=32, ensemble=8, top=1000, device="cuda", **extra)
+    return dict(data_root=root, layout=layout, model=model, resolution=dataset_spec(layout).resolution, draws=100,
+                limit=0, patch=0, n_clusters=32, ensemble=8, top=1000, device="cuda", **extra)
 
 def _demo(name:str, **kw) -> dict:
     return dict(data_root=f"data/standins-{DEMO['resolution']}/{name}", **{**DEMO, **kw})
@@ -130,8 +132,9 @@ REGISTRY = {e.name: e for e in [
                 outputs=("translation.png", "translations.png", "metrics.json"),
                 demo=dict(base=None, base_model=BASE_NAME, steps=300, limit=20, base_limit=10, pnp_steps=50, guidance=7.5,
                           draws=20, n_clusters=8, reduce="umap", ensemble=8),
-                paper=dict(base_model=SD15, limit=0, **G3_PAPER, labels=G3_PAPER["countries"], pnp_steps=50, draws=100,
-                           n_clusters=32, top=10000, reduce="umap", patch=None)),
+                paper=dict(base_model=SD15, limit=0, **G3_PAPER, labels=G3_PAPER["countries"], pnp_steps=50,
+                           inversion_steps=PNP_INVERSION_STEPS, draws=100, n_clusters=32, top=10000, reduce="umap",
+                           patch=None)),
     # real images, not in the paper: Fashion-MNIST from its Debian package (about 5 minutes on 2 CPU cores), on request:
     # diffmine reproduce --only fashion_mnist; profile paper = the whole dataset at the paper's draws, on a GPU
     _experiment("fashion_mnist", default=False, outputs=FIGURES + ("classifier.png",),
