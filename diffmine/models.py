@@ -14,12 +14,14 @@ from diffusers.utils import logging as _dlog
 from transformers import AutoModel, AutoTokenizer, CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 from transformers.utils import logging as _tlog
 from fastcore.basics import patch
-from .config import DiffmineError, write_json, quiet, dataset_spec, CHECKPOINTS
+from .config import DiffmineError, write_json, atomic_write, quiet, dataset_spec, CHECKPOINTS
 
 # %% auto #0
-__all__ = ['SPEC_FILE', 'BASE_MODEL', 'BASE_NAME', 'MINILM_PACKAGE', 'DiffusionModel', 'repeat_conditioning', 'cat_conditioning',
+__all__ = ['SPEC_FILE', 'BASE_MODEL', 'BASE_NAME', 'MINILM_PACKAGE', 'CLIP_BPE_WHEEL', 'CLIP_BPE_NAME', 'CLIP_VOCAB_SIZE',
+           'CLIP_N_MERGES', 'SD15_SCHEDULER', 'DiffusionModel', 'repeat_conditioning', 'cat_conditioning',
            'image_tensor', 'sd_scheduler', 'load_model', 'checkpoint_spec', 'describe_checkpoint', 'hub_files',
-           'weights_variant', 'save_model', 'minilm_path', 'small_model', 'tiny_sd']
+           'weights_variant', 'save_model', 'minilm_path', 'small_model', 'tiny_sd', 'clip_bpe_file', 'clip_tokenizer',
+           'sd15_tiny']
 
 # %% ../nbs/03_models.ipynb #a61e48a2
 SPEC_FILE = "diffmine.json"
@@ -390,3 +392,76 @@ def tiny_sd(folder,                # where to write the model
                         up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(8, 16, 16, 16),
                         latent_channels=4, norm_num_groups=8, layers_per_block=1, sample_size=sample_size * 8)
     return save_model(DiffusionModel(unet, sd_scheduler(), te, tok, vae, {}), folder)
+
+# %% ../nbs/03_models.ipynb #ee79b4b3
+CLIP_BPE_WHEEL = "open_clip_torch==3.3.0"            # ships open_clip/bpe_simple_vocab_16e6.txt.gz (the CLIP merges)
+CLIP_BPE_NAME = "bpe_simple_vocab_16e6.txt.gz"
+CLIP_VOCAB_SIZE, CLIP_N_MERGES = 49408, 49408 - 2 * 256 - 2
+
+def clip_bpe_file(cache=None) -> Path:
+    "CLIP's BPE merges file: $DIFFMINE_CLIP_BPE, an installed open_clip, the cache, else read out of the downloaded wheel."
+    import importlib.util, subprocess, sys, tempfile, zipfile
+    if os.environ.get("DIFFMINE_CLIP_BPE"): return Path(os.environ["DIFFMINE_CLIP_BPE"])
+    spec = importlib.util.find_spec("open_clip")
+    if spec and spec.origin and (Path(spec.origin).parent/CLIP_BPE_NAME).exists(): return Path(spec.origin).parent/CLIP_BPE_NAME
+    f = Path(cache or Path.home()/".cache"/"diffmine")/CLIP_BPE_NAME
+    if f.exists(): return f
+    with tempfile.TemporaryDirectory() as d:
+        r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", d, CLIP_BPE_WHEEL],
+                           capture_output=True, text=True)
+        wheels = list(Path(d).glob("open_clip_torch-*.whl"))
+        if r.returncode or not wheels:
+            raise DiffmineError(CLIP_BPE_WHEEL, f"could not download the wheel that ships CLIP's BPE merges "
+                                f"({(r.stderr or r.stdout).strip().splitlines()[-1][:200] if (r.stderr or r.stdout).strip() else 'no wheel'})",
+                                f"run `pip download --no-deps {CLIP_BPE_WHEEL}` where PyPI is reachable and point "
+                                f"DIFFMINE_CLIP_BPE at open_clip/{CLIP_BPE_NAME} inside it")
+        data = zipfile.ZipFile(wheels[0]).read(f"open_clip/{CLIP_BPE_NAME}")
+    return atomic_write(f, lambda p: p.write_bytes(data))
+
+def _byte_symbols() -> list:
+    "The 256 printable stand-ins of the bytes 0..255 that byte-level BPE uses, in CLIP's order."
+    keep = [*range(ord("!"), ord("~") + 1), *range(ord("\u00a1"), ord("\u00ac") + 1), *range(ord("\u00ae"), ord("\u00ff") + 1)]
+    rest = [b for b in range(256) if b not in keep]
+    return [chr(b) for b in keep] + [chr(256 + i) for i in range(len(rest))]
+
+def clip_tokenizer(bpe=None) -> CLIPTokenizer:
+    "The CLIP BPE tokenizer (SD 1.5's: 49,408 tokens, 77 positions), built from the merges file."
+    import gzip
+    lines = gzip.decompress(Path(bpe or clip_bpe_file()).read_bytes()).decode("utf-8").split("\n")
+    merges = [tuple(l.split()) for l in lines[1:1 + CLIP_N_MERGES]]
+    sym = _byte_symbols()
+    vocab = sym + [s + "</w>" for s in sym] + ["".join(m) for m in merges] + ["<|startoftext|>", "<|endoftext|>"]
+    return CLIPTokenizer(vocab={v: i for i, v in enumerate(vocab)}, merges=merges, model_max_length=77)
+
+SD15_SCHEDULER = dict(_class_name="PNDMScheduler", beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                      num_train_timesteps=1000, set_alpha_to_one=False, skip_prk_steps=True, steps_offset=1,
+                      trained_betas=None, clip_sample=False)   # SD 1.5's scheduler/scheduler_config.json
+
+def sd15_tiny(folder,                  # where to write the model
+              widths:tuple=(8, 8, 16, 16), # UNet block widths (SD 1.5: 320, 640, 1280, 1280)
+              text_width:int=16,       # CLIP hidden size (SD 1.5: 768)
+              sample_size:int=64,      # latent side of the UNet config (SD 1.5: 64, i.e. 512 px); smaller for quick tests
+              seed:int=0,
+             ) -> Path:
+    "Write a randomly initialised model with SD 1.5's exact block structure, tokenizer and scheduler config to `folder`."
+    from diffusers import PNDMScheduler
+    torch.manual_seed(seed)
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    tok = clip_tokenizer()
+    te = CLIPTextModel(CLIPTextConfig(vocab_size=CLIP_VOCAB_SIZE, hidden_size=text_width, intermediate_size=2 * text_width,
+                                      num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=77,
+                                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                                      pad_token_id=tok.pad_token_id))
+    unet = UNet2DConditionModel(sample_size=sample_size, in_channels=4, out_channels=4, block_out_channels=tuple(widths),
+                                layers_per_block=2, down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+                                up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3, cross_attention_dim=text_width,
+                                attention_head_dim=8, norm_num_groups=min(8, min(widths)))
+    vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
+                        up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(8, 8, 16, 16), latent_channels=4,
+                        layers_per_block=2, norm_num_groups=8, sample_size=8 * sample_size, scaling_factor=0.18215)
+    sched = PNDMScheduler.from_config({k: v for k, v in SD15_SCHEDULER.items() if k != "_class_name"})
+    for name, part in dict(unet=unet, vae=vae, text_encoder=te, tokenizer=tok, scheduler=sched).items():
+        part.save_pretrained(folder/name)
+    write_json(folder/"model_index.json", _pipeline_index(DiffusionModel(unet, sched, te, tok, vae), unet))
+    (folder/SPEC_FILE).unlink(missing_ok=True)
+    return folder

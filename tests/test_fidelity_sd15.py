@@ -1,0 +1,80 @@
+"""The pipeline on a model with Stable Diffusion 1.5's exact structure (issue 13, "Tests on a model with SD 1.5's
+structure"): `sd15_tiny` writes 4 down / 4 up blocks with cross-attention in three, a 4-level AutoencoderKL with
+scaling factor 0.18215, SD's PNDM scheduler config, the real CLIP BPE tokenizer and a model_index.json, and no
+diffmine.json, as the hub folder of SD 1.5 is. Typicality, mining, DIFT, clustering, Plug-and-Play translation and
+co-typicality then run on it at smoke size (64 px images, 2 draws)."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from diffmine.data import Record
+from diffmine.models import load_model, sd15_tiny, clip_bpe_file
+
+
+@pytest.fixture(scope="module")
+def sd15(tmp_path_factory):
+    try: clip_bpe_file()
+    except Exception as e: pytest.skip(f"CLIP's BPE merges cannot be had here: {e}")
+    return sd15_tiny(tmp_path_factory.mktemp("sd15")/"model", sample_size=8)     # 64 px: quick
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    root, recs = tmp_path_factory.mktemp("data"), []
+    for i, lab in enumerate(["dots", "dots", "stars", "stars"]):
+        p = root/lab/f"{i}.png"; p.parent.mkdir(exist_ok=True)
+        Image.fromarray((np.random.default_rng(i).random((64, 64, 3)) * 255).astype(np.uint8)).save(p)
+        recs.append(Record(p, (lab,), f"{lab}/{i}.png"))
+    return recs
+
+
+def test_the_folder_is_shaped_like_sd15(sd15):
+    cfg = json.loads((sd15/"unet"/"config.json").read_text())
+    assert cfg["down_block_types"] == ["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"]
+    assert cfg["up_block_types"] == ["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3 and cfg["layers_per_block"] == 2
+    vae = json.loads((sd15/"vae"/"config.json").read_text())
+    assert len(vae["block_out_channels"]) == 4 and vae["scaling_factor"] == 0.18215
+    sch = json.loads((sd15/"scheduler"/"scheduler_config.json").read_text())
+    assert sch["_class_name"] == "PNDMScheduler" and sch["steps_offset"] == 1 and sch["skip_prk_steps"]
+    assert json.loads((sd15/"model_index.json").read_text())["_class_name"] == "StableDiffusionPipeline"
+    assert not (sd15/"diffmine.json").exists()
+    m = load_model(sd15, device="cpu")
+    assert type(m.scheduler).__name__ == "DDPMScheduler" and m.scheduler.config.steps_offset == 1
+    assert len(m.tokenizer) == 49408 and m.tokenizer("a car")["input_ids"] == [49406, 320, 1615, 49407]
+    from diffusers import StableDiffusionPipeline
+    StableDiffusionPipeline.from_pretrained(sd15, safety_checker=None)
+
+
+def test_typicality_mining_dift_and_clusters(sd15, records, tmp_path):
+    from diffmine.typicality import compute_typicality
+    from diffmine.patches import mine_patches
+    from diffmine.clusters import cluster_run
+    m = load_model(sd15, device="cpu")
+    idx = compute_typicality(m, records, tmp_path/"run", n=2)
+    assert len(idx) == 4 and np.isfinite(idx.typicality).all()
+    p = mine_patches(tmp_path/"run", patch=16, top=None)
+    assert set(p.ranking) == {"T", "rand", "-T"} and set(p.x1 - p.x0) == {16}
+    c = cluster_run(m, tmp_path/"run", k=2, ensemble=1)
+    assert len(c) and set(c.label) == {"dots", "stars"}
+    with np.load(next((tmp_path/"run"/"features").glob("*.npz"))) as z:
+        feats = z["features"]
+    assert feats.shape[0] == 16                        # up_blocks[1] output: the UNet's last width (SD 1.5: 1280)
+
+
+def test_translation_and_cotypicality(sd15, records, tmp_path):
+    from diffmine.translation import (translate_dataset, compute_cotypicality, cotypical_clusters, PnPInjection,
+                                      default_feature_layer, decoder_self_attention)
+    m = load_model(sd15, device="cpu")
+    assert default_feature_layer(m.unet) == (1, 1) and len(decoder_self_attention(m.unet)) == 9
+    inj = PnPInjection(m.unet)
+    assert inj.feature_module is m.unet.up_blocks[1].resnets[1].conv2 and len(inj.attn_modules) == 8
+    man = translate_dataset(m, records[::2], tmp_path/"tr", steps=2, guidance=2.0, inversion_steps=3)
+    assert len(man) == 4
+    idx = compute_cotypicality(m, tmp_path/"tr", n=2)
+    assert len(idx) == 2
+    c = cotypical_clusters(m, tmp_path/"tr", k=2, patch=16, ensemble=1, reduce="pca")
+    assert len(c) and set(c.label) == {"dots", "stars"}
