@@ -78,3 +78,24 @@ def test_translation_and_cotypicality(sd15, records, tmp_path):
     assert len(idx) == 2
     c = cotypical_clusters(m, tmp_path/"tr", k=2, patch=16, ensemble=1, reduce="pca")
     assert len(c) and set(c.label) == {"dots", "stars"}
+
+
+def test_the_xray_checkpoint_chain_on_the_sd15_structure(sd15, tmp_path):
+    "An authors' checkpoint as a hub download leaves it: its training strings, its 512 px, one map per finding."
+    import shutil
+    from diffmine.synth import make_standin
+    from diffmine.data import load_records
+    from diffmine.typicality import compute_typicality, balanced
+    from diffmine.experiment import localisation_records, localisation_table
+    hub = tmp_path/"hub"/"models--diff-mining--xray"/"snapshots"/"abc"
+    shutil.copytree(sd15, hub)
+    m = load_model(hub, device="cpu")
+    assert (m.spec["template"], m.spec["null_prompt"], m.working_resolution("chestxray")) == \
+        ("Chest X-Ray with {findings:nih}.", "Chest X-Ray.", 512)
+    root = make_standin("xray", tmp_path/"x", n_per_label=2, size=64)
+    pairs = balanced(localisation_records([r for r in load_records(root, layout="chestxray") if r.meta.get("boxes")]), 3)
+    idx = compute_typicality(m, pairs, tmp_path/"run", n=1, layout="chestxray")
+    assert set(idx.prompt) == {f"Chest X-Ray with {p.labels[0].replace('_', ' ')}." for p in pairs}
+    params = json.loads((tmp_path/"run"/"run.json").read_text())["params"]
+    assert params["resolution"] == 512 and params["t_range"] == [0.0, 1.0]
+    assert len(localisation_table(tmp_path/"run", pairs)) == len(pairs)
