@@ -128,11 +128,15 @@ def cat_conditioning(*conds) -> dict:
 # %% ../nbs/03_models.ipynb #431be136
 @patch
 @torch.no_grad()
-def encode_images(model:DiffusionModel, pixels:torch.Tensor) -> torch.Tensor:
+def encode_images(model:DiffusionModel, pixels:torch.Tensor,
+                  generator:torch.Generator|None=None, # given: a posterior sample drawn with it; None: the posterior mean
+                 ) -> torch.Tensor:
     "Clean latents `x_0` of images in [-1, 1], shape (B, 3, H, W)."
     pixels = pixels.to(model.device)
     if model.vae is None: return pixels.to(model.unet.dtype)
-    lat = model.vae.encode(pixels.to(model.vae.dtype)).latent_dist.mean
+    dist = model.vae.encode(pixels.to(model.vae.dtype)).latent_dist
+    lat = dist.mean if generator is None else dist.mean + dist.std * torch.randn(
+        dist.mean.shape, generator=generator, dtype=dist.mean.dtype).to(dist.mean.device)
     return (lat * model.vae.config.scaling_factor).to(model.unet.dtype)
 
 @patch
@@ -241,7 +245,8 @@ def checkpoint_spec(source) -> dict:
     m = re.search(r"models--([^/]+)--([^/]+)", s)
     rid = f"{m[1]}/{m[2]}" if m else s.strip("/")
     c = CHECKPOINTS.get(rid.lower())
-    return dict(c, checkpoint=rid.lower(), resolution=dataset_spec(c["dataset"]).resolution) if c else {}
+    return dict(c, checkpoint=rid.lower(), resolution=dataset_spec(c["dataset"]).resolution,
+                posterior="sample") if c else {}                      # the authors encode with a posterior sample
 
 def describe_checkpoint(folder,          # a downloaded copy of an authors' checkpoint (holds unet/)
                         checkpoint:str,  # the hub id it was downloaded from, e.g. "diff-mining/cardb"

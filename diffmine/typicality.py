@@ -287,6 +287,8 @@ def compute_typicality(model:DiffusionModel, records:list, out,
                        precision:str="fp32",        # autocast of the UNet: "fp32", "bf16" or "fp16" (CUDA only)
                        attention:str="sdpa",        # "sdpa" (scaled_dot_product_attention), "eager" or "keep"
                        channels_last:bool|None=None, # NHWC UNet; default: on for CUDA, off on the CPU
+                       posterior:str|None=None,     # VAE encoding: "mean", or "sample" (seeded per image); default: the
+                                                    # model's diffmine.json `posterior` (the authors' checkpoints: sample), else mean
                       ) -> pd.DataFrame:
     "Pixel typicality of every record under its own label; cached per image in `out`; returns the index."
     # every argument is checked before anything is written: a refused run leaves the folder as it was
@@ -301,13 +303,16 @@ def compute_typicality(model:DiffusionModel, records:list, out,
     dataset = dataset_spec(model.spec.get("dataset") or layout or "generic").name
     t_range = check_t_range(t_range or dataset_spec(dataset).t_range)
     resolution = model.working_resolution(dataset)
+    posterior = posterior or model.spec.get("posterior") or "mean"
+    if posterior not in ("mean", "sample"):
+        raise DiffmineError(f"posterior={posterior!r}", "unknown VAE encoding", "use 'mean' or 'sample'")
     records, skipped = known_labels(model, records)
     records = balanced(records, limit)
     params = dict(draws=n, t_range=list(t_range), seed=seed, template=template, null_prompt=null_prompt,
                   model=str(model.source), resolution=resolution, dataset=dataset, cache_dtype=cache_dtype,
-                  precision=precision)
+                  precision=precision, posterior=posterior)
     if (out/"run.json").exists():
-        old = {"cache_dtype": "float32", "precision": "fp32",                # runs from before these options
+        old = {"cache_dtype": "float32", "precision": "fp32", "posterior": "mean",   # runs from before these options
                **json.loads((out/"run.json").read_text())["params"]}
         if old != params:
             diff = "; ".join(f"{k}: {old.get(k)!r} -> {params.get(k)!r}" for k in sorted(set(old) | set(params))
@@ -336,7 +341,8 @@ def compute_typicality(model:DiffusionModel, records:list, out,
             if isinstance(got, str): mine.append((i, str(r.path), got)); continue
             pixels, size = got
             prompt = format_prompt(template, r.labels)
-            m, per = scorer(model.encode_images(pixels[None]), prompt)
+            gen = torch.Generator().manual_seed(seed) if posterior == "sample" and model.vae is not None else None
+            m, per = scorer(model.encode_images(pixels[None], gen), prompt)
             writer.submit(save_npz, f, dict(map=m.numpy().astype(cache_dtype), size=np.array(size), per_draw=per.numpy(),
                                              rel=r.rel, label=r.label, prompt=prompt, path=str(r.path)))
     for path, reason in skipped: report.add(path, reason)

@@ -290,3 +290,17 @@ def test_a_multi_label_row_with_a_known_label_is_scored(tmp_path):
     assert idx.label.tolist() == ["square"]
     bad = pd.read_csv(tmp_path/"run"/"bad_inputs.csv")
     assert "'green'" in bad.reason[0] and "scored under 'square' only" in bad.reason[0]
+
+
+def test_the_authors_checkpoints_encode_with_a_seeded_posterior_sample(tmp_path):
+    from diffmine.typicality import load_typicality
+    folder = tiny_sd(tmp_path/"sd")
+    m = load_model(folder, device="cpu")
+    recs = _images(tmp_path/"data", ["1950"], size=(64, 64))
+    maps = {}
+    for name in ("mean", "sample", "sample-again"):
+        compute_typicality(m, recs, tmp_path/name, n=2, template="{label}", posterior=name.split("-")[0])
+        maps[name] = load_typicality(tmp_path/name, recs[0].rel, size=None)
+    assert not np.array_equal(maps["mean"], maps["sample"]) and np.array_equal(maps["sample"], maps["sample-again"])
+    assert checkpoint_spec("diff-mining/cardb")["posterior"] == "sample"
+    assert json.loads((tmp_path/"sample"/"run.json").read_text())["params"]["posterior"] == "sample"

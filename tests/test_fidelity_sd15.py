@@ -97,5 +97,5 @@ def test_the_xray_checkpoint_chain_on_the_sd15_structure(sd15, tmp_path):
     idx = compute_typicality(m, pairs, tmp_path/"run", n=1, layout="chestxray")
     assert set(idx.prompt) == {f"Chest X-Ray with {p.labels[0].replace('_', ' ')}." for p in pairs}
     params = json.loads((tmp_path/"run"/"run.json").read_text())["params"]
-    assert params["resolution"] == 512 and params["t_range"] == [0.0, 1.0]
+    assert params["resolution"] == 512 and params["t_range"] == [0.0, 1.0] and params["posterior"] == "sample"
     assert len(localisation_table(tmp_path/"run", pairs)) == len(pairs)
