@@ -99,3 +99,24 @@ def test_the_xray_checkpoint_chain_on_the_sd15_structure(sd15, tmp_path):
     params = json.loads((tmp_path/"run"/"run.json").read_text())["params"]
     assert params["resolution"] == 512 and params["t_range"] == [0.0, 1.0] and params["posterior"] == "sample"
     assert len(localisation_table(tmp_path/"run", pairs)) == len(pairs)
+
+
+@pytest.mark.slow
+def test_the_xray_notebook_with_the_paper_models_on_the_sd15_structure(sd15, tmp_path):
+    "The X-ray experiment as the paper profile runs it (an authors' checkpoint and SD 1.5 as the pretrained model)."
+    import shutil
+    from diffmine.reproduce import run_notebook, repo_root
+    hub = tmp_path/"hub"/"models--diff-mining--xray"/"snapshots"/"abc"
+    shutil.copytree(sd15, hub)
+    run_notebook("nbs/experiments/xray.ipynb", tmp_path/"executed.ipynb",
+                 dict(data_root=str(tmp_path/"data"), model=str(hub), base_model=str(sd15), resolution=64, n_per_label=2,
+                      draws=1, limit=4, n_clusters=2, ensemble=1, run_dir=str(tmp_path/"run"),
+                      figures_dir=str(tmp_path/"figs")), root=repo_root(Path(__file__).parent))
+    m = json.loads((tmp_path/"figs"/"metrics.json").read_text())
+    assert m["prompts"] == dict(template="Chest X-Ray with {findings:nih}.", null_prompt="Chest X-Ray.")
+    rows = m["localisation_auc_pr"]["finetuned"]
+    seven = {"Mass", "Cardiomegaly", "Nodule", "Effusion", "Atelectasis", "Pneumonia", "Pneumothorax"}
+    assert "overall" in rows and (("overall (paper's 7)" in rows) == bool(seven & set(rows)))
+    for name in ("pretrained", "finetuned"):
+        p = json.loads((tmp_path/"run"/f"typicality-{name}"/"run.json").read_text())["params"]
+        assert p["resolution"] == 512 and p["template"] == "Chest X-Ray with {findings:nih}."
