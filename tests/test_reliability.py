@@ -392,7 +392,8 @@ def test_metadata_problems_are_recorded_skips(corpus, model, tmp_path):
     assert p.returncode == 2 and str(data/"labels.csv") in p.stderr and "no column 'label'" in p.stderr
     assert "add a 'label' column" in p.stderr
     # data whose labels the model never saw at all: a clear error, not a run of skips
-    (tmp_path/"zoo"/"zebra").mkdir(parents=True); _good_image(rng, "dots", 20).save(tmp_path/"zoo"/"zebra"/"z.png")
+    for animal in ("zebra", "yak"):              # two labels (one label alone is refused before this check)
+        (tmp_path/"zoo"/animal).mkdir(parents=True); _good_image(rng, "dots", 20).save(tmp_path/"zoo"/animal/"z.png")
     p = run("typicality", model, tmp_path/"zoo", tmp_path/"out3", check=False)
     assert p.returncode == 2 and str(model) in p.stderr and "none of the data's labels is one the model was trained on" in p.stderr
 
