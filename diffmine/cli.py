@@ -432,8 +432,8 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--guidance", type=float, default=PNP_GUIDANCE, help="classifier-free guidance scale")
     q.add_argument("--feature-fraction", type=float, default=PNP_FEATURE_FRACTION, help="share of steps with residual-feature injection")
     q.add_argument("--attn-fraction", type=float, default=PNP_ATTN_FRACTION, help="share of steps with self-attention q/k injection")
-    q.add_argument("--inversion-steps", type=int, default=None, help="DDIM inversion steps, a multiple of --steps (default: --steps)")
-    q.add_argument("--negative-prompt", default=None, help="unconditional prompt of guidance (default: the model's null prompt, else '')")
+    q.add_argument("--inversion-steps", type=int, default=None, help="DDIM inversion steps, at least --steps (default: --steps; the authors invert with 999)")
+    q.add_argument("--negative-prompt", default=None, help="unconditional prompt of guidance (default: '', as Plug-and-Play and the authors)")
     q.add_argument("--feature-layer", type=int, nargs=2, default=None, metavar=("BLOCK", "RESNET"),
                    help="residual layer injected (default: up_blocks[1].resnets[1] for SD, the lowest-resolution block for small UNets)")
     q.add_argument("--targets-per-batch", type=int, default=10, help="target labels sampled together (batch 1 + 2x this)")
