@@ -225,7 +225,7 @@ def load_patches(run,                     # a typicality run folder where `mine_
                  ranking:str|None=None,   # keep one ranking ("T", "rand" or "-T"); None keeps all
                 ) -> pd.DataFrame:
     "The mined patches of a run (`patches.csv`), optionally of one ranking."
-    df = read_table(Path(run)/"patches.csv", "no mined patches here", "run `mine_patches` (`diffmine patches RUN`) first",
+    df = read_table(Path(run)/"patches.csv", "no mined patches here", "run `diffmine mine RUN` first",
                     ("key", "rel", "path", "label", "ranking"))
     if ranking is None: return df
     if ranking not in RANKINGS: raise ValueError(f"unknown ranking {ranking!r}: choose from {RANKINGS}")

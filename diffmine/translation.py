@@ -456,7 +456,7 @@ def cotypical_clusters(model:DiffusionModel,
 def load_cotypical_clusters(out) -> pd.DataFrame:
     "The `cotypicality/clusters.csv` of a translation run."
     return read_table(Path(out)/"cotypicality"/"clusters.csv", "no co-typicality clusters here",
-                      "run cotypical_clusters(model, out) first", CLUSTER_KEYS)
+                      "run `diffmine cotypical OUT MODEL` first", CLUSTER_KEYS)
 
 # %% ../nbs/09_translation.ipynb #08a6af53
 def translation_figure(out,                      # a translation run with co-typicality clusters
