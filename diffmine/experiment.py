@@ -82,6 +82,9 @@ def summary_figures(run, figures_dir,    # the typicality run folder and where t
     for label in labels: out.append(save_figure(clusters_figure(clusters, label), figs/f"clusters_{slug(label)}"))
     featured = featured if featured in labels else labels[0]
     out.append(save_figure(clusters_figure(clusters, featured), figs/"clusters"))
+    kept = {f.with_suffix("") for f in out}
+    for old in figs.glob("clusters_*.*"):         # per-label figures of labels (or slugs) this run no longer has
+        if old.suffix in (".png", ".pdf") and old.with_suffix("") not in kept: old.unlink()
     return out
 
 # %% ../nbs/13_experiment.ipynb #e2790ce4
