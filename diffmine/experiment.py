@@ -144,7 +144,11 @@ def localisation_table(run,      # a typicality run over X-ray images (of `local
                       ) -> pd.DataFrame:
     "Per (image, boxed finding) of a run: the paper's AUC-PR of its map, threshold-free average precision, chance."
     by_rel = {r.rel: r for r in records}; rows = []
-    for r in load_index(run).itertuples():
+    index = load_index(run)
+    if len(index) and not set(index.rel) & set(by_rel):
+        raise DiffmineError(run, "none of the run's images is among the records given",
+                            "pass the records the run was computed on (e.g. localisation_records(...) for one map per finding)")
+    for r in index.itertuples():
         rec = by_rel.get(r.rel)
         if rec is None or not rec.meta.get("boxes"): continue
         m = load_typicality(run, r.key)
