@@ -101,13 +101,19 @@ def test_the_xray_checkpoint_chain_on_the_sd15_structure(sd15, tmp_path):
     assert len(localisation_table(tmp_path/"run", pairs)) == len(pairs)
 
 
+def _hub_copy(sd15, tmp_path, name):
+    "The SD-1.5-shaped model laid out as a hub-cache snapshot of the authors' checkpoint diff-mining/<name>."
+    import shutil
+    hub = tmp_path/"hub"/f"models--diff-mining--{name}"/"snapshots"/"abc"
+    shutil.copytree(sd15, hub)
+    return hub
+
+
 @pytest.mark.slow
 def test_the_xray_notebook_with_the_paper_models_on_the_sd15_structure(sd15, tmp_path):
     "The X-ray experiment as the paper profile runs it (an authors' checkpoint and SD 1.5 as the pretrained model)."
-    import shutil
     from diffmine.reproduce import run_notebook, repo_root
-    hub = tmp_path/"hub"/"models--diff-mining--xray"/"snapshots"/"abc"
-    shutil.copytree(sd15, hub)
+    hub = _hub_copy(sd15, tmp_path, "xray")
     run_notebook("nbs/experiments/xray.ipynb", tmp_path/"executed.ipynb",
                  dict(data_root=str(tmp_path/"data"), model=str(hub), base_model=str(sd15), resolution=64, n_per_label=2,
                       draws=1, limit=4, n_clusters=2, ensemble=1, run_dir=str(tmp_path/"run"),
@@ -125,10 +131,8 @@ def test_the_xray_notebook_with_the_paper_models_on_the_sd15_structure(sd15, tmp
 @pytest.mark.slow
 def test_the_geo_translation_notebook_with_the_paper_models_on_the_sd15_structure(sd15, tmp_path):
     "Geo translation as the paper profile runs it: the authors' g3 checkpoint judges, SD 1.5 is the base, a finer inversion."
-    import shutil
     from diffmine.reproduce import run_notebook, repo_root
-    hub = tmp_path/"hub"/"models--diff-mining--g3"/"snapshots"/"abc"
-    shutil.copytree(sd15, hub)
+    hub = _hub_copy(sd15, tmp_path, "g3")
     run_notebook("nbs/experiments/geo_translation.ipynb", tmp_path/"executed.ipynb",
                  dict(data_root=str(tmp_path/"data"), model=str(hub), base_model=str(sd15), resolution=64, n_per_label=1,
                       countries="Japan,France", labels="Japan,France", limit=2, pnp_steps=2, inversion_steps=3, draws=1,
