@@ -11,7 +11,7 @@ from .config import DiffmineError, write_json, atomic_write, dataset_spec, posit
 from .data import Record, load_records, label_names
 from .synth import make_standin, load_groundtruth, STANDINS, STANDIN_LAYOUTS
 from .models import load_model, BASE_NAME, BASE_MODEL
-from .finetune import finetune
+from .finetune import finetune, latest_checkpoint
 from .typicality import compute_typicality, classify_records, balanced, load_index
 from .patches import mine_patches, default_patch_size, synthetic_run
 from .clusters import cluster_run
@@ -177,6 +177,10 @@ def finetune_sweep(name:str="cars",                # the stand-in
             run = work/f"typ_{key}"
             done = (run/"index.csv").exists() and len(load_index(run)) == n
             if not done:
+                last = latest_checkpoint(work/f"model_{tag}")
+                at = json.loads((last/"diffmine_step.json").read_text())["step"] if last else 0
+                if at > s: raise DiffmineError(work/f"model_{tag}", f"already trained to step {at}, past {s}",
+                                               "sweep step counts in increasing order, or use another work folder")
                 model = finetune(records, work/f"model_{tag}", spec.template, spec.null_prompt, base=str(base),
                                  resolution=size, steps=s, batch_size=batch_size, lr=lr, seed=seed, dataset=name,
                                  cond_dropout=spec.cond_dropout if cond_dropout is None else cond_dropout,
