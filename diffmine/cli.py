@@ -15,7 +15,7 @@ from .data import load_records, detect_layout, require_labels, label_names, BadI
 from . import synth
 from .models import load_model, BASE_NAME
 from .finetune import finetune
-from .typicality import compute_typicality
+from .typicality import compute_typicality, label_check
 from .adaptive import adaptive_typicality, adaptive_cost, ADAPTIVE_BUDGET
 from .patches import mine_patches, load_patches
 from .features import run_model
@@ -103,6 +103,13 @@ def _cmd_typicality(args):
     if not processes().main: return
     print(f"typicality of {plural(len(df), 'image')} in {args.out}/index.csv" +
           (f" ({len(report)} unreadable inputs listed in {args.out}/bad_inputs.csv)" if len(report) else ""))
+    if args.check and not adaptive:
+        chk, warnings = label_check(model, args.out, per_label=args.check)
+        if len(chk):
+            print(f"label check ({args.out}/label_check.csv): own prompt most helpful on "
+                  f"{chk.own_best.mean():.0%} of {plural(int(chk.images.sum()), 'image')}, margin " +
+                  ", ".join(f"{r.label} {r.margin:+.3g}" for r in chk.itertuples()))
+        for w in warnings: print(w, file=sys.stderr)
     if adaptive:
         c = adaptive_cost(args.out)
         print(f"adaptive: {c['unet_evals']} UNet evaluations ({c['evals_per_image']:.1f} per image), {c['saving']:.1f}x fewer "
@@ -128,6 +135,12 @@ def _cmd_cluster(args):
     if df is None: return                                   # not the main process: its shard of features is written
     n = int(df.groupby('label').cluster_rank.nunique().sum())
     print(f"{plural(len(df), 'patch', 'patches')} in {plural(n, 'cluster')}: {args.run}/clusters.csv")
+    per = df.groupby('label').size()
+    few = per[per < 5 * args.k]                             # a summary element needs members: 5 or more a cluster
+    if len(few):
+        print(f"warning: --k {args.k} is more than a fifth of the T patches of {plural(len(few), 'label')} (" +
+              ", ".join(f"{l!r}: {c}" for l, c in few.items()) + "): clusters of fewer than 5 patches summarise nothing "
+              f"-> lower --k, or mine more patches (`diffmine mine {args.run} --top N`)", file=sys.stderr)
 
 def _cmd_gallery(args):
     index = write_gallery(args.run, args.out)
@@ -261,6 +274,8 @@ def _check_args(args):
     if getattr(args, "t_range", None) is not None and not 0 <= args.t_range[0] < args.t_range[1] <= 1:
         raise DiffmineError("--t-range {:g} {:g}".format(*args.t_range), "needs 0 <= LO < HI <= 1 (fractions of T)",
                             "e.g. --t-range 0.1 0.7, the default of most datasets")
+    if getattr(args, "check", None) is not None and args.check < 0:
+        raise DiffmineError(f"--check={args.check}", "must be 0 (off) or a positive count", "pass e.g. --check 4")
     if getattr(args, "budget", None) is not None and not args.budget > 0:
         raise DiffmineError(f"--budget={args.budget:g}", "not a positive number", "pass --budget above 0")
     for dest, shown, existing in _OUTPUTS.get(args.verb, []):
@@ -378,6 +393,9 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--top", type=int, default=TOP_PER_LABEL, help="with --adaptive: the K of the per-label top K to get "
                    "right (use the same --top with `diffmine mine`)")
     q.add_argument("--patch", type=int, default=None, help="with --adaptive: patch side, as `diffmine mine --patch`")
+    q.add_argument("--check", type=int, default=4, help="after the run, score this many images of every label under "
+                   "every label's prompt and warn when a label's own prompt is not the most helpful (an undertrained or "
+                   "mismatched model); 0: off (default: %(default)s)")
     q.set_defaults(func=_cmd_typicality)
 
     q = sub.add_parser("mine", help="mine the top patches of every label (T, and the controls Rand. and -T)")

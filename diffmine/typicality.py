@@ -22,7 +22,7 @@ from .models import DiffusionModel, image_tensor, repeat_conditioning, cat_condi
 __all__ = ['PRECISIONS', 'ATTENTION', 'draws', 'check_engine', 'unet_engine', 'typicality_map', 'difference_maps', 'OracleUNet',
            'image_key', 'original_size', 'balanced', 'resolve_prompts', 'prompts_source', 'check_t_range',
            'compute_typicality', 'known_labels', 'write_index', 'load_index', 'load_typicality', 'label_typicality',
-           'classify_records']
+           'classify_records', 'label_check']
 
 # %% ../nbs/05_typicality.ipynb #ada166e7
 def draws(shape:tuple,            # shape of one clean latent (C, h, w)
@@ -319,6 +319,7 @@ def compute_typicality(model:DiffusionModel, records:list, out,
                              if old.get(k) != params.get(k))
             raise DiffmineError(out, f"holds typicality computed with other settings ({diff})",
                                 "use another output folder, or delete this one to recompute")
+    _same_images(out, records)
     group = processes()
     if group.main:
         (out/"maps").mkdir(parents=True, exist_ok=True)
@@ -354,6 +355,22 @@ def compute_typicality(model:DiffusionModel, records:list, out,
         report.save(out)
     group.barrier()                                                          # the merged index is written
     return df if group.main else load_index(out)
+
+def _same_images(out:Path, records:list):
+    "Refuse a run folder whose cached maps under the records' names were made from other image files."
+    if not (out/"maps").is_dir(): return
+    clash = []
+    for r in records:
+        f = out/"maps"/f"{image_key(r.rel)}.npz"
+        if not f.exists(): continue
+        try:
+            with np.load(f) as z: was = Path(str(z["path"]))
+        except Exception: continue                                           # unreadable: computed again
+        if was.resolve() != Path(r.path).resolve(): clash.append((r.path, was))
+    if clash:
+        raise DiffmineError(out, f"holds maps of other image files under the same names ({clash[0][0]} would reuse the map "
+                            f"of {clash[0][1]}{f', and {len(clash) - 1} more' if len(clash) > 1 else ''})",
+                            "use another output folder for this data, or delete this one to recompute")
 
 def known_labels(model:DiffusionModel, records:list) -> tuple:
     "The records with labels the model was trained on (its diffmine.json `labels`), and (path, reason) of the others."
@@ -488,3 +505,44 @@ def classify_records(model:DiffusionModel, records:list,
         if (j + 1) % 50 == 0: flush()
     flush()
     return pd.DataFrame(rows, columns=cols)
+
+# %% ../nbs/05_typicality.ipynb #f86fc894
+def label_check(model:DiffusionModel, run,           # a finished typicality run folder of `model`
+                per_label:int=4,                      # images of each label scored under every label's prompt
+                n:int=20,                             # (eps, t) draws per image
+                seed:int=SEED,
+                write:bool=True,                      # write `label_check.csv` in the run folder
+               ) -> tuple:
+    "Per label: T under its own prompt vs the mean under the other labels' prompts, on a few images; and the warnings."
+    per_label, n = positive("per_label", per_label), positive("n", n)
+    run = Path(run)
+    p = json.loads((run/"run.json").read_text())["params"] if (run/"run.json").exists() else None
+    if p is None: raise DiffmineError(run, "is not a typicality run (no run.json)", "run `diffmine typicality MODEL DATA OUT` first")
+    idx = load_index(run)
+    labels = sorted(set(idx.label))
+    cols = ["label", "images", "own", "others", "margin", "own_best"]
+    if len(labels) < 2: return pd.DataFrame(columns=cols), []
+    prompts = [format_prompt(p["template"], l) for l in labels]
+    rng = np.random.default_rng(seed)
+    pick = [r for l in labels for r in (lambda rows: rows.iloc[rng.permutation(len(rows))[:per_label]])(idx[idx.label == l]).itertuples()]
+    scores = {l: [] for l in labels}
+    for r in progress(pick, desc="label check", unit="img"):
+        got = _read(model, Record(Path(r.path), (r.label,), r.rel), p["resolution"])
+        if isinstance(got, str): continue
+        gen = torch.Generator().manual_seed(seed) if p.get("posterior") == "sample" and model.vae is not None else None
+        T, _ = label_typicality(model, model.encode_images(got[0][None], gen), prompts, p["null_prompt"], n,
+                                tuple(p["t_range"]), seed)
+        scores[r.label].append(T.numpy().astype(np.float64))
+    rows, warnings = [], []
+    for j, l in enumerate(labels):
+        if not scores[l]: continue
+        T = np.stack(scores[l]); own, others = T[:, j], np.delete(T, j, axis=1)
+        rows.append(dict(label=l, images=len(T), own=float(own.mean()), others=float(others.mean()),
+                         margin=float(own.mean() - others.mean()), own_best=float((own > others.max(1)).mean())))
+        if own.mean() <= others.mean():
+            warnings.append(f"warning: label {l!r}: T under its own prompt ({own.mean():.4g}) is not above T under the other "
+                            f"labels' prompts ({others.mean():.4g}) on {len(T)} of its images: the model may be "
+                            f"undertrained or not finetuned on these labels -> finetune longer, or check the model of {run}")
+    df = pd.DataFrame(rows, columns=cols)
+    if write: atomic_write(run/"label_check.csv", lambda q: df.to_csv(q, index=False))
+    return df, warnings

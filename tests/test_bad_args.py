@@ -216,3 +216,7 @@ def test_figures_write_one_cluster_figure_per_label(capsys, tmp_path):
     wrote = [l for l in capsys.readouterr().out.splitlines() if "clusters_" in l]
     assert len(wrote) == len(set(wrote)) == len(labels)
     assert len(list((tmp_path/"figs").glob("clusters_*.png"))) == len(labels)
+
+
+def test_cli_refuses_a_negative_label_check(capsys):
+    refused(capsys, ["typicality", "MODEL", "DATA", "OUT", "--check", "-1"], "--check=-1", "0 (off) or a positive count")

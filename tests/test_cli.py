@@ -37,6 +37,8 @@ def test_pipeline_end_to_end(planted, tmp_path):
     idx = pd.read_csv(tmp_path/"typ"/"index.csv")
     assert len(idx) == 8 and idx.label.value_counts().tolist() == [2, 2, 2, 2]   # --limit is balanced over labels
     assert (idx.prompt == "An image of " + idx.label + ".").all()                  # the model's own template
+    chk = pd.read_csv(tmp_path/"typ"/"label_check.csv")                             # the check after typicality
+    assert sorted(chk.label) == ["circles", "crosses", "stripes", "triangles"] and (chk.images == 2).all()
     run("mine", tmp_path/"typ", "--top", 5)
     patches = pd.read_csv(tmp_path/"typ"/"patches.csv")
     assert set(patches.ranking) == {"T", "rand", "-T"} and patches.groupby(["ranking", "label"]).size().max() <= 5

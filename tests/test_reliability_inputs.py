@@ -91,9 +91,11 @@ def test_cluster_uses_the_runs_model_and_refuses_stale_clusters(capsys, models, 
     refused(capsys, ["cluster", run, b, "--ensemble", 2, "--k", 2], "run.json: model differs", str(a), "--other-model")
     assert not (run/"features").exists()
     main([str(x) for x in ["cluster", run, "--ensemble", 2, "--k", 2]])            # MODEL defaults to the run's
-    out = capsys.readouterr().out
+    got = capsys.readouterr(); out = got.out
     assert f"DIFT with the run's model {a}" in out and (run/"clusters.csv").exists()
+    assert "warning: --k 2 is more than a fifth of the T patches of 2 labels ('circle': 3, 'square': 3)" in got.err
     main([str(x) for x in ["cluster", run, a, "--ensemble", 2, "--k", 2]])          # the same model, named
+    capsys.readouterr()
     refused(capsys, ["cluster", run, b, "--ensemble", 2, "--k", 2, "--seed", 1, "--other-model"],
             "features", "other settings (", "seed: 0 -> 1")                      # features/ keeps its settings
     main([str(x) for x in ["gallery", run]])

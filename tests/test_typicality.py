@@ -101,3 +101,17 @@ def test_latent_path_through_a_tiny_stable_diffusion(tmp_path):
     assert m.shape == (64, 80) and np.isfinite(m).all() and np.abs(m).sum() > 0
     # the cached map is at the latent resolution: 64 px short side -> 8 latent cells (VAE factor 8)
     assert load_typicality(tmp_path/"run", "a/0.png", size=None).shape == (8, 10)
+
+
+def test_a_run_folder_never_reuses_maps_of_other_image_files(model, tmp_path):
+    "Two datasets with the same relative names into one run folder: the second is refused, not given the first's maps."
+    first, second = _images(tmp_path/"one"), _images(tmp_path/"two")
+    compute_typicality(model, first, tmp_path/"run", n=2, template="{label}", null_prompt="")
+    before = {f.name: f.read_bytes() for f in (tmp_path/"run"/"maps").iterdir()}
+    run_json = (tmp_path/"run"/"run.json").read_bytes()
+    with pytest.raises(Exception, match="maps of other image files under the same names") as e:
+        compute_typicality(model, second, tmp_path/"run", n=2, template="{label}", null_prompt="")
+    assert str(second[0].path) in str(e.value) and "and 3 more" in str(e.value)
+    assert {f.name: f.read_bytes() for f in (tmp_path/"run"/"maps").iterdir()} == before     # nothing rewritten
+    assert (tmp_path/"run"/"run.json").read_bytes() == run_json
+    assert len(compute_typicality(model, first[:3] + first[3:], tmp_path/"run", n=2, template="{label}", null_prompt="")) == 4
