@@ -163,6 +163,7 @@ def adaptive_typicality(model:DiffusionModel, records:list, out,
     template, null_prompt = resolve_prompts(model, template, null_prompt, layout)
     dataset = dataset_spec(model.spec.get("dataset") or layout or "generic").name
     t_range = tuple(t_range or dataset_spec(dataset).t_range)
+    resolution = model.working_resolution(dataset)                 # as compute_typicality: 256 px Cars/Faces for a hub model
     evals_per_unit = 4 if antithetic else 2
     sizes = stage_sizes(first, n // 2 if antithetic else n)
     if budget < first * evals_per_unit:
@@ -171,7 +172,7 @@ def adaptive_typicality(model:DiffusionModel, records:list, out,
     settings = dict(budget=budget, first=first, z=z, prior_df=prior_df, antithetic=antithetic, halving=halving, top=top,
                     per_image=per_image, patch=patch)
     params = dict(draws=n, t_range=list(t_range), seed=seed, template=template, null_prompt=null_prompt,
-                  model=str(model.source), resolution=model.resolution, dataset=dataset, cache_dtype=cache_dtype,
+                  model=str(model.source), resolution=resolution, dataset=dataset, cache_dtype=cache_dtype,
                   adaptive=settings)
     if (out/"run.json").exists():
         old = json.loads((out/"run.json").read_text())["params"]
@@ -190,11 +191,11 @@ def adaptive_typicality(model:DiffusionModel, records:list, out,
     # the images: clean latents, sizes, patch sides, and what earlier runs left
     imgs = {}
     for r in progress(records, desc="adaptive: load", unit="img"):
-        try: img, size = load_image(r.path, max_side=4 * model.resolution), original_size(r.path)
+        try: img, size = load_image(r.path, max_side=4 * resolution), original_size(r.path)
         except BadImage as e: report.add(r.path, e.reason); continue
         key = image_key(r.rel)
-        k = int(patch) if patch is not None else default_patch_size(spec.patch_size, min(size))
-        x0 = model.encode_images(image_tensor(img, model.resolution, model.size_multiple)[None])
+        k = int(patch) if patch is not None else default_patch_size(spec.patch_size, min(size), resolution)
+        x0 = model.encode_images(image_tensor(img, resolution, model.size_multiple)[None])
         imgs[key] = dict(r=r, size=size, k=k, x0=x0, state=_load_state(out/_STATE/f"{key}.npz"))
     if not imgs: raise DiffmineError(out, "no readable image to score", f"see {out/'bad_inputs.csv'}")
     labels = {key: v["r"].label for key, v in imgs.items()}

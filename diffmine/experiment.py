@@ -5,8 +5,9 @@
 # %% ../nbs/13_experiment.ipynb #872c105b
 from __future__ import annotations
 from pathlib import Path
-import numpy as np, pandas as pd
-from .config import DatasetSpec, DiffmineError, write_json, XRAY_PAPER_FINDINGS
+import numpy as np, pandas as pd, torch
+from .config import (DatasetSpec, DiffmineError, write_json, XRAY_PAPER_FINDINGS, WEIGHT_DECAY, GRAD_CLIP,
+                             epoch_steps, processes)
 from .data import BadInputs, Record, load_records, label_names
 from .synth import make_standin, load_groundtruth, STANDIN_LAYOUTS
 from .models import DiffusionModel, load_model
@@ -56,12 +57,21 @@ def experiment_model(records:list, spec:DatasetSpec, out, # training records, th
                      device:str="cpu",
                      template:str|None=None, null_prompt:str|None=None, # default: the dataset's prompts
                      cond_dropout:float|None=None,                        # default: the dataset's
+                     epochs:int=0,        # > 0: this many passes over `records` instead of `steps` (the paper: 100)
+                     weight_decay:float=WEIGHT_DECAY, grad_clip:float=GRAD_CLIP,   # AdamW's, and the gradient norm clip
+                     gradient_checkpointing:bool|None=None, # for a loaded base (not "small"); default: on where CUDA is
                     ) -> DiffusionModel:
     "The given finetuned model, or one finetuned here (resuming), loaded on `device`."
     if not model:
+        if epochs and records: steps = epoch_steps(epochs, len(records), batch_size, processes().world)
+        checkpointing = torch.cuda.is_available() if gradient_checkpointing is None else bool(gradient_checkpointing)
+        if checkpointing and not (isinstance(base, str) and base == "small"):
+            base = base if isinstance(base, DiffusionModel) else load_model(base, device="cpu")
+            base.unet.enable_gradient_checkpointing()
         model = str(finetune(records, out, template or spec.template,
                              spec.null_prompt if null_prompt is None else null_prompt, base=base,
                              resolution=resolution, steps=steps, batch_size=batch_size, lr=lr,
+                             weight_decay=weight_decay, grad_clip=grad_clip,
                              cond_dropout=spec.cond_dropout if cond_dropout is None else cond_dropout, seed=seed,
                              dataset=spec.name, resume=True, checkpoint_every=max(steps // 2, 1)))
     return load_model(model, device=device)

@@ -15,8 +15,8 @@ from .models import DiffusionModel, image_tensor, repeat_conditioning
 from .typicality import load_index
 
 # %% auto #0
-__all__ = ['dift_features', 'run_params', 'run_template', 'run_model', 'same_model', 'check_run_model', 'compute_features',
-           'patch_descriptors']
+__all__ = ['dift_features', 'run_params', 'run_template', 'run_model', 'same_model', 'check_run_model', 'run_working_resolution',
+           'compute_features', 'patch_descriptors']
 
 # %% ../nbs/07_features.ipynb #6ca7f60b
 class _StopForward(Exception):
@@ -110,9 +110,13 @@ def _check_template(model:DiffusionModel, run:Path) -> str:
                             "training, typicality and DIFT must prompt alike")
     return template
 
-def _features_params(model, template, t, up_block, ensemble, seed, dtype) -> dict:
+def _features_params(model, template, t, up_block, ensemble, seed, dtype, resolution:int) -> dict:
     return dict(t=int(t), up_block=int(up_block), ensemble=int(ensemble), seed=int(seed), dtype=np.dtype(dtype).name,
-                template=template, model=str(model.source), resolution=int(model.resolution))
+                template=template, model=str(model.source), resolution=int(resolution))
+
+def run_working_resolution(model:DiffusionModel, run) -> int:
+    "The resolution DIFT works at for `run`: the model's working resolution for the run's dataset, as typicality's."
+    return int(model.working_resolution(run_params(run).get("dataset")))
 
 # %% ../nbs/07_features.ipynb #da7452c3
 def compute_features(model:DiffusionModel,
@@ -128,7 +132,8 @@ def compute_features(model:DiffusionModel,
     run = Path(run); out = run/"features"
     check_run_model(model, run, other_model)                           # before anything is written
     index, template = load_index(run), _check_template(model, run)
-    params = _features_params(model, template, t, up_block, ensemble, seed, dtype)
+    resolution = run_working_resolution(model, run)                   # as typicality: 256 px Cars/Faces for a hub model
+    params = _features_params(model, template, t, up_block, ensemble, seed, dtype, resolution)
     if (out/"params.json").exists():
         old = json.loads((out/"params.json").read_text())
         if old != params:
@@ -158,9 +163,9 @@ def compute_features(model:DiffusionModel,
         if "prompt" in index.columns and row.prompt != prompt:
             raise DiffmineError(run/"index.csv", f"typicality prompted {row.rel} with {row.prompt!r}, DIFT would use "
                                 f"{prompt!r}", "recompute typicality: the index and run.json disagree")
-        try: img = load_image(row.path, max_side=4 * model.resolution)
+        try: img = load_image(row.path, max_side=4 * resolution)
         except BadImage as e: mine.append((i, str(e.path), e.reason)); continue
-        x0 = model.encode_images(image_tensor(img, model.resolution, model.size_multiple)[None])
+        x0 = model.encode_images(image_tensor(img, resolution, model.size_multiple)[None])
         feats = dift_features(model, x0, prompt, t, up_block, ensemble, seed)
         save_npz(f, dict(features=feats.numpy().astype(params["dtype"]), size=np.array([row.height, row.width])))
     for _, path, reason in sorted(r for rows in group.gather(mine) for r in rows): report.add(path, reason)

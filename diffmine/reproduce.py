@@ -7,13 +7,14 @@ from __future__ import annotations
 import os, sys, json, time, subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from .config import DiffmineError, progress, write_json, dataset_spec, FASHION_DIR, PNP_INVERSION_STEPS
+from .config import (DiffmineError, progress, write_json, dataset_spec, epoch_steps, FASHION_DIR,
+                             PNP_INVERSION_STEPS, PAPER_FINETUNE, WEIGHT_DECAY, GRAD_CLIP)
 from .data import G3_PAPER_COUNTRIES, G3_PAPER_PER_COUNTRY
 from .models import BASE_NAME
 
 # %% auto #0
 __all__ = ['PAPER_DATA', 'SD15', 'FIGURES', 'G3_PAPER', 'DEMO', 'FASHION_NEEDS', 'REGISTRY', 'Experiment', 'repo_root',
-           'run_notebook', 'missing_outputs', 'model_available', 'preflight', 'reproduce', 'machine']
+           'run_notebook', 'missing_outputs', 'model_available', 'finetune_plan', 'preflight', 'reproduce', 'machine']
 
 # %% ../nbs/14_reproduce.ipynb #f491cfe5
 @dataclass
@@ -86,9 +87,12 @@ G3_PAPER = dict(countries=",".join(G3_PAPER_COUNTRIES), per_label=G3_PAPER_PER_C
 def _paper(name:str, **extra) -> dict:
     # the authors' checkpoints are prompted with their own training strings: load_model knows them by hub id
     # (diffmine.config.CHECKPOINTS); resolution = the working size the authors used (256 px Cars/Faces, else 512 px)
+    # base, lr, batch_size, epochs: used only where the notebook finetunes here (model=""): SD 1.5, the authors' recipe
     root, layout, model, _ = PAPER_DATA[name]
-    return dict(data_root=root, layout=layout, model=model, resolution=dataset_spec(layout).resolution, draws=100,
-                limit=0, patch=0, n_clusters=32, ensemble=8, top=1000, device="cuda", **extra)
+    spec = dataset_spec(layout); recipe = PAPER_FINETUNE[spec.name]
+    return dict(data_root=root, layout=layout, model=model, resolution=spec.resolution, draws=100,
+                limit=0, patch=0, n_clusters=32, ensemble=8, top=1000, device="cuda",
+                base=SD15, lr=recipe.lr, batch_size=recipe.batch_size, epochs=recipe.epochs, **extra)
 
 def _demo(name:str, **kw) -> dict:
     return dict(data_root=f"data/standins-{DEMO['resolution']}/{name}", **{**DEMO, **kw})
@@ -132,7 +136,7 @@ REGISTRY = {e.name: e for e in [
                 outputs=("translation.png", "translations.png", "metrics.json"),
                 demo=dict(base=None, base_model=BASE_NAME, steps=300, limit=20, base_limit=10, pnp_steps=50, guidance=7.5,
                           draws=20, n_clusters=8, reduce="umap", ensemble=8),
-                paper=dict(base_model=SD15, limit=0, **G3_PAPER, labels=G3_PAPER["countries"], pnp_steps=50,
+                paper=dict(base=None, base_model=SD15, limit=0, **G3_PAPER, labels=G3_PAPER["countries"], pnp_steps=50,
                            inversion_steps=PNP_INVERSION_STEPS, draws=100, n_clusters=32, top=10000, reduce="umap",
                            patch=None)),
     # real images, not in the paper: Fashion-MNIST from its Debian package (about 5 minutes on 2 CPU cores), on request:
@@ -162,15 +166,43 @@ def model_available(model:str) -> bool:
         model_info(model, timeout=10); return True
     except Exception: return False
 
-def preflight(exps:list, profile:str, root=None) -> None:
-    "Raise a `DiffmineError` listing every missing input (data folder, model) of `exps` under `profile`."
-    root = Path(root or repo_root()); problems = []
+def finetune_plan(e:Experiment, params:dict) -> str:
+    "What experiment `e` trains under its notebook parameters `params`, and at what cost, in one line."
+    if params.get("model"): return f"{e.name}: scores with {params['model']} (no finetuning here)"
+    base = params.get("base_model") or params.get("base") or "the notebook's default base"
+    batch, lr, epochs, steps = params.get("batch_size"), params.get("lr"), params.get("epochs"), params.get("steps")
+    recipe = PAPER_FINETUNE.get(dataset_spec(params.get("layout") or "").name)
+    size = f" at {params['resolution']} px" if params.get("resolution") else ""
+    if not epochs:
+        return (f"{e.name}: finetunes {base}{size} for {steps or 'the notebook default'} steps"
+                + (f", batch {batch}" if batch else "") + (f", lr {lr:g}" if lr else ""))
+    said = (f"AdamW lr {lr:g}, weight decay {WEIGHT_DECAY:g}, grad clip {GRAD_CLIP:g}, constant schedule, "
+            f"batch {batch} per GPU, {epochs} epochs")
+    if recipe is None: return f"{e.name}: finetunes {base}{size}: {said}"
+    n = epoch_steps(epochs, recipe.images, batch)
+    return (f"{e.name}: finetunes {base}{size}: {said}" + (f" ({recipe.note})" if recipe.note else "")
+            + f"; on the real dataset's {recipe.images:,} training images: {n:,} steps, {n * batch:,} images through "
+            f"the UNet's forward and backward passes (gradient checkpointing on CUDA)")
+
+def preflight(exps:list, profile:str, root=None,
+              params:dict|None=None, # parameters that replace the profile's in every notebook (e.g. {"model": ""})
+             ) -> list:
+    "Raise a `DiffmineError` listing every missing input (data, model) of `exps` under `profile`, else say what will run."
+    root = Path(root or repo_root()); problems, plan = [], []
     for e in exps:
         if profile not in e.profiles:
             problems.append(f"{e.name}: no '{profile}' profile (have: {', '.join(e.profiles)})"); continue
-        params = e.profiles[profile]
+        p = {**e.profiles[profile], **(params or {})}
+        plan.append(finetune_plan(e, p))
+        if p.get("draws"): plan[-1] += f"; typicality: {2 * p['draws']} UNet evaluations per image"
+        base = p.get("base")
+        if not p.get("model") and "base_model" not in p and base and base not in ("small", BASE_NAME) \
+                and not model_available(base):
+            problems.append(f"{e.name}: base model {base} (to finetune) is neither a folder nor reachable on the model "
+                            f"hub: run `huggingface-cli download {base} --local-dir DIR` where the network allows "
+                            f"and pass base=DIR")
         for param, what in e.needs.get(profile, {}).items():
-            value = params.get(param)
+            value = p.get(param)
             if not value: continue
             if param == "model" or param.endswith("_model"):
                 if not model_available(value):
@@ -181,9 +213,12 @@ def preflight(exps:list, profile:str, root=None) -> None:
     if problems:
         raise DiffmineError("diffmine reproduce", "inputs are missing:\n    " + "\n    ".join(problems),
                             "see data/README.md for where each dataset comes from and the layout it must have")
+    return plan
 
 # %% ../nbs/14_reproduce.ipynb #cd89e85d
-def reproduce(profile:str="demo", only=None, root=None) -> dict:
+def reproduce(profile:str="demo", only=None, root=None,
+              params:dict|None=None, # parameters that replace the profile's in every notebook (e.g. {"model": ""})
+             ) -> dict:
     "Run the experiments of `profile` (optionally `only` some), check their promised outputs; returns timings."
     root = Path(root or repo_root())
     names = ([n for n, e in REGISTRY.items() if e.default] if not only else
@@ -191,18 +226,18 @@ def reproduce(profile:str="demo", only=None, root=None) -> dict:
     unknown = [n for n in names if n not in REGISTRY]
     if unknown: raise DiffmineError("--only", f"unknown experiments {unknown}", f"choose from {', '.join(REGISTRY)}")
     exps = [REGISTRY[n] for n in names]
-    preflight(exps, profile, root)
+    for line in preflight(exps, profile, root, params): print(line, file=sys.stderr)
     timings = {}
     bar = progress(exps, desc=f"reproduce ({profile})", unit="experiment")
     for e in bar:
         bar.set_postfix_str(e.name)
-        params = dict(e.profiles[profile])
+        params_e = {**e.profiles[profile], **(params or {})}
         t0 = time.time()
-        run_notebook(e.notebook, root/"runs"/"experiments"/f"{e.name}-{profile}.ipynb", params, root)
+        run_notebook(e.notebook, root/"runs"/"experiments"/f"{e.name}-{profile}.ipynb", params_e, root)
         timings[e.name] = round(time.time() - t0, 1)
-        missing = missing_outputs(e, root/params["figures_dir"])
+        missing = missing_outputs(e, root/params_e["figures_dir"])
         if missing:
-            raise DiffmineError(root/params["figures_dir"], f"experiment {e.name} did not write {missing}",
+            raise DiffmineError(root/params_e["figures_dir"], f"experiment {e.name} did not write {missing}",
                                 f"open the executed notebook runs/experiments/{e.name}-{profile}.ipynb to see why")
     if profile == "demo" and not only:              # the README quotes this record of a full demo
         write_json(root/"figures"/"demo-timings.json", dict(seconds=timings, total_seconds=round(sum(timings.values()), 1),

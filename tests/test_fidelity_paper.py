@@ -1,5 +1,6 @@
-"""Fidelity of the paper profile to the authors' checkpoints and protocol (issue 13, items 1, 2, 3, 4, 5, 9 and 10),
-and the issue-16 checks of `compute_typicality` (nothing written before every argument is checked, mismatches named
+"""Fidelity of the paper profile to the authors' checkpoints and protocol (issue 13, items 1, 2, 3, 4, 5, 9 and 10;
+the paper profile's own finetune with the authors' recipe, Places365's nested class names, DIFT and adaptive
+typicality at the working resolution, GPU defaults), and the issue-16 checks of `compute_typicality` (nothing written before every argument is checked, mismatches named
 key by key, multi-label rows with a known label kept). Each test fails on the code before the fix it covers."""
 import json
 from pathlib import Path
@@ -67,7 +68,7 @@ def test_every_authors_checkpoint_has_its_own_strings():
     assert format_prompt(CHECKPOINTS["diff-mining/g3"]["template"], "Japan") == "A google street view image in Japan"
     assert CHECKPOINTS["diff-mining/g3"]["null_prompt"] == "A google street view image"
     assert format_prompt(CHECKPOINTS["diff-mining/places"]["template"], "basketball court indoor") == \
-        "Image of basketball court indoor."
+        "Image of indoor basketball court."
     assert checkpoint_spec("diff-mining/cardb")["resolution"] == 256
 
 
@@ -304,3 +305,133 @@ def test_the_authors_checkpoints_encode_with_a_seeded_posterior_sample(tmp_path)
     assert not np.array_equal(maps["mean"], maps["sample"]) and np.array_equal(maps["sample"], maps["sample-again"])
     assert checkpoint_spec("diff-mining/cardb")["posterior"] == "sample"
     assert json.loads((tmp_path/"sample"/"run.json").read_text())["params"]["posterior"] == "sample"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The paper profile's own finetune: SD 1.5 with the authors' recipe, stated before the run
+
+PAPER_BATCH = dict(cars=64, faces=64, geo=8, places=8, xray=8)
+
+
+def test_paper_profile_finetunes_sd15_with_the_authors_recipe():
+    from diffmine.config import PAPER_FINETUNE
+    from diffmine.reproduce import REGISTRY, SD15
+    for name, batch in PAPER_BATCH.items():
+        p = REGISTRY[name].profiles["paper"]
+        assert (p["base"], p["lr"], p["batch_size"], p["epochs"]) == (SD15, 1e-4, batch, 100), name
+        r = PAPER_FINETUNE[name]
+        assert (r.lr, r.weight_decay, r.grad_clip, r.schedule) == (1e-4, 1e-2, 1.0, "constant"), name
+    assert PAPER_FINETUNE["places"].note                   # the value METHOD.md does not give is said to be chosen
+    assert PAPER_FINETUNE["cars"].steps() == 100 * 159     # CarDB: 10,130 images, 159 batches of 64 an epoch
+    g = REGISTRY["geo_translation"].profiles["paper"]
+    assert "base" not in g and g["batch_size"] == 8 and g["epochs"] == 100 and g["lr"] == 1e-4
+
+
+def test_finetuning_notebooks_train_for_epochs():
+    import ast
+    import papermill as pm
+    from test_fidelity_data import _calls
+    for name in ("cars", "faces", "geo", "places", "xray", "geo_translation"):
+        nb = f"nbs/experiments/{name}.ipynb"
+        assert pm.inspect_notebook(nb)["epochs"]["default"] == "0", name          # the smoke run keeps its steps
+        calls = _calls(nb, "experiment_model") or _calls(nb, "epoch_steps")
+        assert calls and all("epochs" in ast.unparse(c) for c in calls), name
+
+
+def _saved_small(folder):
+    save_model(small_model(16, channels=(8, 16), max_length=8), folder)
+    return folder
+
+
+def test_experiment_model_trains_the_recipe_with_gradient_checkpointing(tmp_path, monkeypatch):
+    import diffmine.experiment as ex
+    from diffmine.config import dataset_spec
+    seen = {}
+    def fake_finetune(records, out, template, null_prompt, base, **kw):
+        seen.update(kw, base=base); return _saved_small(tmp_path/"done")
+    monkeypatch.setattr(ex, "finetune", fake_finetune)
+    recs = [Record(Path(f"{i}.png"), ("1950",), f"{i}.png") for i in range(10)]
+    ex.experiment_model(recs, dataset_spec("cars"), tmp_path/"out", base=_saved_small(tmp_path/"base"), batch_size=4,
+                        epochs=3, lr=1e-4)
+    assert seen["steps"] == 3 * 3 and (seen["weight_decay"], seen["grad_clip"], seen["lr"]) == (1e-2, 1.0, 1e-4)
+    assert seen["base"] == tmp_path/"base"                                   # on the CPU: no checkpointing, as given
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)           # on CUDA: a loaded base checkpoints
+    ex.experiment_model(recs, dataset_spec("cars"), tmp_path/"out", base=str(tmp_path/"base"), steps=5)
+    assert seen["steps"] == 5 and seen["base"].unet.is_gradient_checkpointing
+    ex.experiment_model(recs, dataset_spec("cars"), tmp_path/"out", base=str(tmp_path/"base"), steps=5,
+                        gradient_checkpointing=False)
+    assert seen["base"] == str(tmp_path/"base")
+    with pytest.raises(DiffmineError, match="epochs=-1: not a positive whole number"):
+        ex.experiment_model(recs, dataset_spec("cars"), tmp_path/"out", base="small", epochs=-1)
+
+
+def test_preflight_states_the_recipe_and_its_cost(tmp_path, monkeypatch):
+    from diffmine.reproduce import REGISTRY, preflight
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (tmp_path/"data"/"cardb").mkdir(parents=True); (tmp_path/"data"/"chestxray14").mkdir(); (tmp_path/"sd").mkdir()
+    plan = preflight([REGISTRY["cars"], REGISTRY["xray"]], "paper", root=tmp_path,
+                     params={"model": "", "base": str(tmp_path/"sd"), "base_model": str(tmp_path/"sd")})
+    cars, xray = plan
+    assert "AdamW lr 0.0001, weight decay 0.01, grad clip 1, constant schedule, batch 64 per GPU, 100 epochs" in cars
+    assert "10,130 training images: 15,900 steps, 1,017,600 images" in cars and "at 256 px" in cars
+    assert "batch 8 per GPU, 100 epochs" in xray and "86,524 training images: 1,081,600 steps" in xray
+    assert preflight([REGISTRY["cars"]], "paper", root=tmp_path, params={"model": str(tmp_path/"sd")})[0].startswith(
+        f"cars: scores with {tmp_path/'sd'} (no finetuning here)")
+    with pytest.raises(DiffmineError, match="base model /nowhere/sd15 \\(to finetune\\) is neither a folder"):
+        preflight([REGISTRY["cars"]], "paper", root=tmp_path, params={"model": "", "base": "/nowhere/sd15"})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Places365's nested classes, prompted as the authors wrote them
+
+def test_places_nested_classes_are_prompted_as_the_authors_did(tmp_path):
+    from diffmine.config import DATASETS
+    from diffmine.data import load_places
+    (tmp_path/"val_large").mkdir()
+    (tmp_path/"categories_places365.txt").write_text("/a/airfield 0\n/a/apartment_building/outdoor 1\n"
+                                                     "/b/basketball_court/indoor 2\n/b/bus_interior 3\n")
+    lines = []
+    for i in range(4):
+        Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(tmp_path/"val_large"/f"Places365_val_{i:08d}.jpg")
+        lines.append(f"Places365_val_{i:08d}.jpg {i}")
+    (tmp_path/"places365_val.txt").write_text("\n".join(lines) + "\n")
+    recs = load_places(tmp_path, split="val")
+    assert [r.label for r in recs] == ["airfield", "apartment building outdoor", "basketball court indoor", "bus interior"]
+    got = [format_prompt(CHECKPOINTS["diff-mining/places"]["template"], r.labels) for r in recs]
+    assert got == ["Image of airfield.", "Image of outdoor apartment building.", "Image of indoor basketball court.",
+                   "Image of bus interior."]                                    # bus_interior is a category, not nested
+    assert format_prompt(DATASETS["places"].template, recs[2].labels) == "An image of indoor basketball court."
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# DIFT and adaptive typicality at the working resolution, as typicality
+
+def test_features_and_adaptive_work_at_the_working_resolution(tmp_path):
+    from diffmine.adaptive import adaptive_typicality
+    from diffmine.features import compute_features, dift_features
+    from diffmine.models import image_tensor
+    folder = tiny_sd(tmp_path/"sd", sample_size=8); (folder/"diffmine.json").unlink()
+    m = load_model(folder, device="cpu")                    # a hub model without spec: 64 px UNet, Cars work at 256
+    recs = _images(tmp_path/"data", ["1950", "1960"], size=(300, 260))
+    compute_typicality(m, recs, tmp_path/"run", n=1, layout="cardb")
+    out = compute_features(m, tmp_path/"run", ensemble=1)
+    assert json.loads((out/"params.json").read_text())["resolution"] == 256
+    img = Image.open(recs[0].path).convert("RGB")
+    want = dift_features(m, m.encode_images(image_tensor(img, 256, m.size_multiple)[None]), "A car from the 1950s.",
+                         161, 1, 1, 0).shape
+    with np.load(out/f"{image_key(recs[0].rel)}.npz") as z: assert z["features"].shape == want
+    adaptive_typicality(m, recs, tmp_path/"ad", budget=8, n=4, first=2, top=1, layout="cardb")
+    assert json.loads((tmp_path/"ad"/"run.json").read_text())["params"]["resolution"] == 256
+    with np.load(next((tmp_path/"ad"/"maps").glob("*.npz"))) as z: assert min(z["map"].shape) == 256 // 8
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# GPU defaults
+
+def test_default_precision_is_half_on_cuda_only(monkeypatch):
+    from diffmine.config import default_precision
+    assert default_precision("cpu") == "fp32"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert default_precision("cuda") == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert default_precision("cuda:0") == "fp16"
