@@ -506,7 +506,7 @@ def classify_records(model:DiffusionModel, records:list,
     flush()
     return pd.DataFrame(rows, columns=cols)
 
-# %% ../nbs/05_typicality.ipynb #f86fc894
+# %% ../nbs/05_typicality.ipynb #5419ba4b
 def label_check(model:DiffusionModel, run,           # a finished typicality run folder of `model`
                 per_label:int=4,                      # images of each label scored under every label's prompt
                 n:int=20,                             # (eps, t) draws per image
