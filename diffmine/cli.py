@@ -94,7 +94,7 @@ def _cmd_typicality(args):
                   channels_last={"auto": None, "on": True, "off": False}[args.channels_last])
     adaptive = args.adaptive or args.budget is not None
     if adaptive:
-        if args.precision != "fp32" or args.attention != "sdpa" or args.channels_last != "auto":
+        if args.precision not in (None, "fp32") or args.attention != "sdpa" or args.channels_last != "auto":
             raise DiffmineError("--adaptive", "--precision, --attention and --channels-last are not supported with --adaptive",
                                 "drop them (adaptive typicality runs the UNet in fp32 with its default attention)")
         df = adaptive_typicality(model, records, args.out, budget=args.budget or ADAPTIVE_BUDGET, top=args.top,
@@ -377,8 +377,9 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--null-prompt", default=None, help="null prompt (default: the model's own, else the dataset's)")
     q.add_argument("--cache-dtype", default="float32", choices=["float32", "float16"],
                    help="dtype of the stored maps (float16: half the map's bytes, same mined patches)")
-    q.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
-                   help="autocast of the UNet (fp16: CUDA only; bf16 is slow on most CPUs); recorded in run.json")
+    q.add_argument("--precision", default=None, choices=["fp32", "bf16", "fp16"],
+                   help="autocast of the UNet (default: bf16 on CUDA GPUs that have it, else fp16 on CUDA, fp32 on the "
+                        "CPU; fp16: CUDA only; bf16 is slow on most CPUs); recorded in run.json")
     q.add_argument("--attention", default="sdpa", choices=["sdpa", "eager", "keep"],
                    help="sdpa: torch scaled_dot_product_attention (diffusers' AttnProcessor2_0); eager: classic; keep: the model's")
     q.add_argument("--channels-last", default="auto", choices=["auto", "on", "off"],

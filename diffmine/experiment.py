@@ -64,16 +64,15 @@ def experiment_model(records:list, spec:DatasetSpec, out, # training records, th
     "The given finetuned model, or one finetuned here (resuming), loaded on `device`."
     if not model:
         if epochs and records: steps = epoch_steps(epochs, len(records), batch_size, processes().world)
-        checkpointing = torch.cuda.is_available() if gradient_checkpointing is None else bool(gradient_checkpointing)
-        if checkpointing and not (isinstance(base, str) and base == "small"):
-            base = base if isinstance(base, DiffusionModel) else load_model(base, device="cpu")
-            base.unet.enable_gradient_checkpointing()
+        if gradient_checkpointing is None and isinstance(base, str) and base == "small":
+            gradient_checkpointing = False                          # the small pixel model needs no memory saving
         model = str(finetune(records, out, template or spec.template,
                              spec.null_prompt if null_prompt is None else null_prompt, base=base,
                              resolution=resolution, steps=steps, batch_size=batch_size, lr=lr,
                              weight_decay=weight_decay, grad_clip=grad_clip,
                              cond_dropout=spec.cond_dropout if cond_dropout is None else cond_dropout, seed=seed,
-                             dataset=spec.name, resume=True, checkpoint_every=max(steps // 2, 1)))
+                             dataset=spec.name, resume=True, checkpoint_every=max(steps // 2, 1),
+                             gradient_checkpointing=gradient_checkpointing))
     return load_model(model, device=device)
 
 # %% ../nbs/13_experiment.ipynb #0a4f3cda

@@ -12,7 +12,7 @@ import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 from PIL import Image, ImageOps
 from .config import (DiffmineError, progress, format_prompt, atomic_write, write_json, save_npz, npz_complete,
-                             remove_temporaries, processes, read_table, positive,
+                             remove_temporaries, processes, read_table, positive, default_precision,
                              dataset_spec,
                              N_DRAWS, T_RANGE, SEED)
 from .data import Record, BadInputs, BadImage, load_image, shuffle_by_label
@@ -284,7 +284,8 @@ def compute_typicality(model:DiffusionModel, records:list, out,
                        limit:int|None=None,         # at most this many images, balanced over labels
                        report:BadInputs|None=None,
                        cache_dtype:str="float32",   # dtype of the stored maps: "float32" or "float16" (half the map's bytes)
-                       precision:str="fp32",        # autocast of the UNet: "fp32", "bf16" or "fp16" (CUDA only)
+                       precision:str|None=None,     # autocast of the UNet: "fp32", "bf16" or "fp16" (CUDA only);
+                                                    # default: `default_precision` (bf16/fp16 on CUDA, fp32 on the CPU)
                        attention:str="sdpa",        # "sdpa" (scaled_dot_product_attention), "eager" or "keep"
                        channels_last:bool|None=None, # NHWC UNet; default: on for CUDA, off on the CPU
                        posterior:str|None=None,     # VAE encoding: "mean", or "sample" (seeded per image); default: the
@@ -295,6 +296,7 @@ def compute_typicality(model:DiffusionModel, records:list, out,
     n, batch_size = positive("n", n), positive("batch_size", batch_size)
     if cache_dtype not in ("float32", "float16"):
         raise DiffmineError(f"cache_dtype={cache_dtype!r}", "unknown cache dtype", "use 'float32' or 'float16'")
+    precision = precision or default_precision(model.device)
     engine = check_engine(model.device, precision, attention, channels_last)
     out = Path(out)
     report = report if report is not None else BadInputs()

@@ -354,15 +354,34 @@ def test_experiment_model_trains_the_recipe_with_gradient_checkpointing(tmp_path
     ex.experiment_model(recs, dataset_spec("cars"), tmp_path/"out", base=_saved_small(tmp_path/"base"), batch_size=4,
                         epochs=3, lr=1e-4)
     assert seen["steps"] == 3 * 3 and (seen["weight_decay"], seen["grad_clip"], seen["lr"]) == (1e-2, 1.0, 1e-4)
-    assert seen["base"] == tmp_path/"base"                                   # on the CPU: no checkpointing, as given
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)           # on CUDA: a loaded base checkpoints
-    ex.experiment_model(recs, dataset_spec("cars"), tmp_path/"out", base=str(tmp_path/"base"), steps=5)
-    assert seen["steps"] == 5 and seen["base"].unet.is_gradient_checkpointing
+    assert seen["base"] == tmp_path/"base" and seen["gradient_checkpointing"] is None   # finetune's default: CUDA only
+    ex.experiment_model(recs, dataset_spec("cars"), tmp_path/"out", base="small", steps=5)
+    assert seen["gradient_checkpointing"] is False                          # the small pixel model: never
     ex.experiment_model(recs, dataset_spec("cars"), tmp_path/"out", base=str(tmp_path/"base"), steps=5,
-                        gradient_checkpointing=False)
-    assert seen["base"] == str(tmp_path/"base")
+                        gradient_checkpointing=True)
+    assert seen["steps"] == 5 and seen["gradient_checkpointing"] is True
     with pytest.raises(DiffmineError, match="epochs=-1: not a positive whole number"):
         ex.experiment_model(recs, dataset_spec("cars"), tmp_path/"out", base="small", epochs=-1)
+
+
+def test_finetune_checkpoints_gradients_on_cuda_by_default_with_the_same_steps(tmp_path, monkeypatch):
+    import diffmine.finetune as ft
+    recs = _images(tmp_path/"data", ["squares", "dots"], n=2)
+    logs = {}
+    for gc in (False, True):                                              # the same losses with and without
+        ft.finetune(recs, tmp_path/f"m{gc}", "{label}", "", base=_saved_small(tmp_path/"base"), steps=2, batch_size=2,
+                    checkpoint_every=2, gradient_checkpointing=gc)
+        logs[gc] = pd.read_csv(tmp_path/f"m{gc}"/"train_log.csv").loss.tolist()
+    np.testing.assert_allclose(logs[True], logs[False], rtol=1e-4)
+    import types, diffusers
+    class Stop(Exception): pass
+    def enabled(self): raise Stop(type(self).__name__)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)         # the default follows the device
+    monkeypatch.setattr(ft, "PartialState", lambda **kw: None)
+    monkeypatch.setattr(ft, "Accelerator", lambda **kw: types.SimpleNamespace(device="cpu"))
+    monkeypatch.setattr(diffusers.ModelMixin, "enable_gradient_checkpointing", enabled)
+    with pytest.raises(Stop):                                              # turned on before any step
+        ft.finetune(recs, tmp_path/"cuda", "{label}", "", base=_saved_small(tmp_path/"base2"), steps=2, batch_size=2)
 
 
 def test_preflight_states_the_recipe_and_its_cost(tmp_path, monkeypatch):
