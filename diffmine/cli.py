@@ -21,10 +21,10 @@ from .patches import mine_patches, load_patches
 from .features import run_model
 from .clusters import cluster_run, load_clusters
 from .evaluation import typicality_vs_groundtruth, patch_precision, label_area
-from .figures import typicality_figure, patches_figure, clusters_figure, save_figure, plural
+from .figures import typicality_figure, patches_figure, clusters_figure, translation_figure, save_figure, plural
 from .gallery import write_gallery, slug
 from .reproduce import reproduce, REGISTRY
-from .translation import translate_dataset, compute_cotypicality, cotypical_clusters, translation_figure
+from .translation import translate_dataset, compute_cotypicality, cotypical_clusters
 from .benchmark import benchmark_quality, BENCHMARK_SETTINGS
 from .speed import benchmark_speed, parse_setting, SPEED_SECTIONS, DEFAULT_SECTIONS
 from .pretrain import pretrain, BASE_TRAIN, BASE_SEED

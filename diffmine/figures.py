@@ -17,10 +17,13 @@ from matplotlib.colors import Normalize
 from .config import atomic_write, BLUR_PER_PX
 from .data import load_image, BadImage
 from .typicality import load_index, load_typicality
+from .patches import crop
+from .translation import load_cotypical_clusters, load_manifest
 
 # %% auto #0
 __all__ = ['LABEL_FONTS', 'OVERLAY_MAX_SIDE', 'OVERLAY_LEGEND', 'RANKING_TITLES', 'gaussian_blur', 'display_map', 'label_fonts',
-           'drawable', 'plural', 'save_figure', 'typicality_figure', 'patches_figure', 'clusters_figure']
+           'drawable', 'plural', 'save_figure', 'typicality_figure', 'patches_figure', 'clusters_figure',
+           'translation_figure']
 
 # %% ../nbs/11_figures.ipynb #18179b73
 def gaussian_blur(m:np.ndarray, sigma:float) -> np.ndarray:
@@ -229,4 +232,36 @@ def clusters_figure(clusters,     # a clusters table (`diffmine.clusters.load_cl
                       fontsize=6, rotation=0, ha="right", va="center")
     _label_text(fig, "suptitle", label, fontsize=9, y=1.0, va="bottom")
     fig.tight_layout(pad=0.2, h_pad=0.2)
+    return fig
+
+# %% ../nbs/11_figures.ipynb #04360180
+def translation_figure(out,                      # a translation run with co-typicality clusters
+                       n_clusters:int=4,         # top clusters shown
+                       rows_per_cluster:int=4,   # members per cluster, nearest to the centroid first
+                       labels=None,              # column order (default: the run's labels, sorted)
+                       cell:float=0.8):          # inches per crop
+    "Paper Fig. 10: rows = a location across all labels, the source outlined in red, grouped by top cluster."
+    out = Path(out); c = load_cotypical_clusters(out); man = load_manifest(out)
+    labels = list(labels or sorted(man.target_label.unique()))
+    files = man.set_index(["source_key", "target_label"]).file.to_dict()
+    rows = (c[(c.cluster_rank <= n_clusters) & (c.member_rank <= rows_per_cluster)]
+            .sort_values(["cluster_rank", "member_rank"]).reset_index(drop=True))
+    fig, axes = plt.subplots(max(1, len(rows)), len(labels), figsize=(cell * len(labels), cell * max(1, len(rows))),
+                             squeeze=False)
+    for ax in axes.flat: ax.set_xticks([]); ax.set_yticks([]); [s.set_visible(False) for s in ax.spines.values()]
+    for i, r in rows.iterrows():
+        for j, l in enumerate(labels):
+            ax = axes[i, j]
+            if l == r.label:
+                try: img = load_image(r.path)
+                except BadImage: continue
+                a = np.asarray(img)
+                with Image.open(out/files[(r.key, l)]) as t: size = t.size[::-1]
+                ax.imshow(crop(a, r, size=size))
+                for s in ax.spines.values(): s.set_visible(True); s.set_color("red"); s.set_linewidth(2.5)
+            elif (r.key, l) in files:
+                with Image.open(out/files[(r.key, l)]) as t: ax.imshow(crop(np.asarray(t.convert("RGB")), r))
+            if i == 0: _label_text(ax, "set_title", l.replace(" ", "\n") if len(l) > 9 else l, fontsize=6)
+        axes[i, 0].set_ylabel(f"#{r.cluster_rank}" if r.member_rank == 1 else "", fontsize=7, rotation=0, ha="right")
+    fig.subplots_adjust(wspace=0.05, hspace=0.08)
     return fig

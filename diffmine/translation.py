@@ -24,7 +24,7 @@ from .clusters import cluster_patches
 __all__ = ['MANIFEST_COLUMNS', 'ORIGINALS', 'CLUSTER_KEYS', 'ddim_timesteps', 'ddim_invert', 'ddim_sample',
            'decoder_self_attention', 'default_feature_layer', 'PnPInjection', 'pnp_translate', 'translation_file',
            'translate_dataset', 'write_manifest', 'load_manifest', 'label_versions', 'compute_cotypicality',
-           'reduce_dims', 'cotypical_elements', 'cotypical_clusters', 'load_cotypical_clusters', 'translation_figure']
+           'reduce_dims', 'cotypical_elements', 'cotypical_clusters', 'load_cotypical_clusters']
 
 # %% ../nbs/09_translation.ipynb #5d21e0f4
 def ddim_timesteps(scheduler, steps:int=PNP_STEPS) -> torch.Tensor:
@@ -457,37 +457,3 @@ def load_cotypical_clusters(out) -> pd.DataFrame:
     "The `cotypicality/clusters.csv` of a translation run."
     return read_table(Path(out)/"cotypicality"/"clusters.csv", "no co-typicality clusters here",
                       "run `diffmine cotypical OUT MODEL` first", CLUSTER_KEYS)
-
-# %% ../nbs/09_translation.ipynb #08a6af53
-def translation_figure(out,                      # a translation run with co-typicality clusters
-                       n_clusters:int=4,         # top clusters shown
-                       rows_per_cluster:int=4,   # members per cluster, nearest to the centroid first
-                       labels=None,              # column order (default: the run's labels, sorted)
-                       cell:float=0.8):          # inches per crop
-    "Paper Fig. 10: rows = a location across all labels, the source outlined in red, grouped by top cluster."
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
-    out = Path(out); c = load_cotypical_clusters(out); man = load_manifest(out)
-    labels = list(labels or sorted(man.target_label.unique()))
-    files = man.set_index(["source_key", "target_label"]).file.to_dict()
-    rows = (c[(c.cluster_rank <= n_clusters) & (c.member_rank <= rows_per_cluster)]
-            .sort_values(["cluster_rank", "member_rank"]).reset_index(drop=True))
-    fig, axes = plt.subplots(max(1, len(rows)), len(labels), figsize=(cell * len(labels), cell * max(1, len(rows))),
-                             squeeze=False)
-    for ax in axes.flat: ax.set_xticks([]); ax.set_yticks([]); [s.set_visible(False) for s in ax.spines.values()]
-    for i, r in rows.iterrows():
-        for j, l in enumerate(labels):
-            ax = axes[i, j]
-            if l == r.label:
-                try: img = load_image(r.path)
-                except BadImage: continue
-                a = np.asarray(img)
-                with Image.open(out/files[(r.key, l)]) as t: size = t.size[::-1]
-                ax.imshow(crop(a, r, size=size))
-                for s in ax.spines.values(): s.set_visible(True); s.set_color("red"); s.set_linewidth(2.5)
-            elif (r.key, l) in files:
-                with Image.open(out/files[(r.key, l)]) as t: ax.imshow(crop(np.asarray(t.convert("RGB")), r))
-            if i == 0: ax.set_title(l.replace(" ", "\n") if len(l) > 9 else l, fontsize=6)
-        axes[i, 0].set_ylabel(f"#{r.cluster_rank}" if r.member_rank == 1 else "", fontsize=7, rotation=0, ha="right")
-    fig.subplots_adjust(wspace=0.05, hspace=0.08)
-    return fig

@@ -137,3 +137,20 @@ def test_translate_command(tmp_path):
     with contextlib.redirect_stderr(io.StringIO()) as f, pytest.raises(SystemExit) as e:
         main(args[:-6] + ["--guidance", "3"])
     assert e.value.code == 2 and "other settings" in f.getvalue()
+
+
+def test_translation_figure_draws_labels_in_any_script(tmp_path):
+    "Fig. 10's column titles are labels: a country named in Japanese is drawn in a font that has it, never as boxes."
+    from diffmine.translation import translate_dataset, compute_cotypicality, cotypical_clusters
+    from diffmine.figures import translation_figure, drawable, label_fonts
+    recs = _images(tmp_path/"data", ["dots", "日本"], n=2)
+    m = small_model(16, channels=(8, 16), max_length=8)
+    translate_dataset(m, recs, tmp_path/"run", steps=3, guidance=2.0)
+    compute_cotypicality(m, tmp_path/"run", n=2)
+    cotypical_clusters(m, tmp_path/"run", k=2, patch=4, ensemble=1, reduce="pca")
+    fig = translation_figure(tmp_path/"run", n_clusters=2, rows_per_cluster=2)
+    assert len(fig.axes) == 4 * 2
+    top = fig.axes[:2]
+    assert [a.get_title() for a in top] == ["dots", drawable("日本")]
+    if len(label_fonts()) > 1:                                  # a CJK font is installed (make install adds one)
+        assert top[1].get_title() == "日本" and len(top[1].title.get_fontfamily()) > 1
