@@ -24,7 +24,7 @@ DEMO_DATA ?= data/demo-planted-128
 DEMO_RUN ?= runs/demo-128
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: base-model base-model-sources install demo cli-demo test test-slow test-all lab sync check-sync figures clean-demo fashion-mnist benchmark-quality benchmark-speed docs docs-deps
+.PHONY: lint base-model base-model-sources install demo cli-demo test test-slow test-all lab sync check-sync figures clean-demo fashion-mnist benchmark-quality benchmark-speed docs docs-deps
 PROFILE ?= demo
 
 install: $(STAMP)
@@ -64,9 +64,13 @@ cli-demo: install
 	@echo "== cli-demo done: figures/demo/*.png, metrics in figures/demo/metrics.json, gallery in $(DEMO_RUN)/typicality/gallery/index.html"
 
 # Two notebooks at a time, one thread each: two torch processes with two threads each on two cores thrash.
-test: install check-sync
+test: install check-sync lint
 	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2
 	$(BIN)/pytest -q -m "not slow" tests
+
+# Undefined names (a NameError a notebook cell's import would hide) and unused imports, in the library and the tests.
+lint: install
+	$(PY) -m pyflakes $$(ls diffmine/*.py | grep -v _modidx) tests
 
 # The slow tests include pretraining's first steps from nothing, which need the real-image sources of diffmine-base.
 test-slow: install fashion-mnist base-model-sources docs-deps

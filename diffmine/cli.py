@@ -4,7 +4,7 @@
 
 # %% ../nbs/99_cli.ipynb #d3bccc4d
 from __future__ import annotations
-import os, sys, errno, argparse, json, time
+import os, sys, errno, argparse, json
 import torch
 from pathlib import Path
 from .config import (DiffmineError, positive, write_json, processes, dataset_spec, format_prompt, N_DRAWS,

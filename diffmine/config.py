@@ -5,7 +5,7 @@
 # %% ../nbs/00_config.ipynb #d6e00404
 from __future__ import annotations
 import os, sys, json, tempfile
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass
 from pathlib import Path
 from tqdm.auto import tqdm
 

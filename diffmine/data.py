@@ -434,7 +434,7 @@ G3_PAPER_PER_COUNTRY = 1000                 # random images mined per country
 def _check_count(name:str, v, what:str) -> int:
     "`v` as an int >= 0, else a `DiffmineError` naming the argument."
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-        raise DiffmineError(f"{name}={v!r}", f"not a count ({what})", f"pass a whole number >= 0")
+        raise DiffmineError(f"{name}={v!r}", f"not a count ({what})", "pass a whole number >= 0")
     return int(v)
 
 def shuffle_by_label(records:list, # records (any order)

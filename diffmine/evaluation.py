@@ -5,7 +5,6 @@
 # %% ../nbs/10_evaluation.ipynb #269dbd3f
 from __future__ import annotations
 import math
-from pathlib import Path
 import numpy as np, pandas as pd
 from scipy import ndimage
 from sklearn.metrics import average_precision_score, normalized_mutual_info_score

@@ -5,10 +5,10 @@
 # %% ../nbs/13_experiment.ipynb #872c105b
 from __future__ import annotations
 from pathlib import Path
-import numpy as np, pandas as pd, torch
-from .config import (DatasetSpec, DiffmineError, write_json, XRAY_PAPER_FINDINGS, WEIGHT_DECAY, GRAD_CLIP,
+import numpy as np, pandas as pd
+from .config import (DatasetSpec, DiffmineError, XRAY_PAPER_FINDINGS, WEIGHT_DECAY, GRAD_CLIP,
                              epoch_steps, processes)
-from .data import BadInputs, Record, load_records, label_names
+from .data import BadInputs, Record, load_records
 from .synth import make_standin, load_groundtruth, STANDIN_LAYOUTS
 from .models import DiffusionModel, load_model
 from .finetune import finetune

@@ -4,7 +4,7 @@
 
 # %% ../nbs/15_fashion.ipynb #c95867d2
 from __future__ import annotations
-import gzip, shutil
+import gzip
 from pathlib import Path
 import numpy as np
 from PIL import Image

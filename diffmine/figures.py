@@ -9,7 +9,6 @@ from pathlib import Path
 from collections import OrderedDict
 from PIL import Image
 import numpy as np, torch, torch.nn.functional as F
-import matplotlib
 import matplotlib.pyplot as plt
 from matplotlib import font_manager
 from matplotlib.cm import ScalarMappable

@@ -4,15 +4,15 @@
 
 # %% ../nbs/04_finetune.ipynb #fbb3bfcd
 from __future__ import annotations
-import os, re, csv, json, time, math, shutil
+import os, re, json, time, math, shutil
 from pathlib import Path
 import torch, torch.nn.functional as F
 from accelerate import Accelerator, PartialState
 from accelerate.utils import set_seed
 from diffusers.training_utils import EMAModel
 from .config import (DiffmineError, positive, progress, format_prompt, atomic_write, write_json,
-                             remove_temporaries, COND_DROPOUT, LR, WEIGHT_DECAY, GRAD_CLIP, NUM_TRAIN_TIMESTEPS)
-from .data import Record, BadInputs, BadImage, load_image, label_names
+                             remove_temporaries, COND_DROPOUT, LR, WEIGHT_DECAY, GRAD_CLIP)
+from .data import BadInputs, BadImage, load_image, label_names
 from .models import DiffusionModel, load_model, save_model, small_model, image_tensor, BASE_NAME
 
 # %% auto #0

@@ -8,9 +8,7 @@ import io, re, base64, html, json, hashlib, unicodedata, urllib.parse
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image
-from .config import DiffmineError, atomic_write, progress
-from .data import load_image, BadImage
-from .patches import load_patches
+from .config import atomic_write, progress
 from .clusters import load_clusters
 from .figures import _Images, plural
 

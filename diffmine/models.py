@@ -4,17 +4,17 @@
 
 # %% ../nbs/03_models.ipynb #11e3217c
 from __future__ import annotations
-import os, re, json, math, shutil, importlib.util
+import os, re, json, shutil, importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
-import numpy as np, torch, torch.nn.functional as F
+import numpy as np, torch
 from PIL import Image
 from diffusers import UNet2DConditionModel, AutoencoderKL, DDPMScheduler
 from diffusers.utils import logging as _dlog
 from transformers import AutoModel, AutoTokenizer, CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 from transformers.utils import logging as _tlog
 from fastcore.basics import patch
-from .config import DiffmineError, write_json, atomic_write, quiet, dataset_spec, CHECKPOINTS
+from .config import DiffmineError, write_json, atomic_write, dataset_spec, CHECKPOINTS
 
 # %% auto #0
 __all__ = ['SPEC_FILE', 'BASE_MODEL', 'BASE_NAME', 'MINILM_PACKAGE', 'CLIP_BPE_WHEEL', 'CLIP_BPE_NAME', 'CLIP_VOCAB_SIZE',

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json, math, hashlib, zipfile
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
-from PIL import Image
 from .config import (DiffmineError, positive, progress, atomic_write, write_json, save_npz, dataset_spec, DATASETS,
                              remove_temporaries, read_table,
                              format_prompt,

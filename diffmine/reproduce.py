@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_reproduce.ipynb #989abb30
 from __future__ import annotations
-import os, sys, json, time, subprocess
+import os, sys, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from .config import (DiffmineError, progress, write_json, dataset_spec, epoch_steps, FASHION_DIR,

@@ -4,7 +4,7 @@
 
 # %% ../nbs/19_speed.ipynb #1e9afbc4
 from __future__ import annotations
-import time, math, inspect, shutil
+import time, math, inspect, shutil, tempfile
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from PIL import Image
@@ -238,7 +238,6 @@ def gpu_benchmark(work=None,                    # folder for images and runs (de
 
 # %% ../nbs/19_speed.ipynb #ad2605ab
 def _overhead_rows(r:dict) -> list:
-    m = lambda d: d["median"]
     return [dict(what=w, median=v["median"], q1=v["q1"], q3=v["q3"], min=v["min"], max=v["max"])
             for w, v in (("bare UNet, s/image", r["bare_s_per_image"]), ("typicality, s/image", r["typicality_s_per_image"]),
                          ("around the UNet (no-cost UNet), s/image", r["outside_unet_s_per_image"]),

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_translation.ipynb #5547d6c7
 from __future__ import annotations
-import json, math
+import json
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from PIL import Image
@@ -14,9 +14,9 @@ from .config import (DiffmineError, positive, progress, format_prompt, atomic_wr
                              PNP_FEATURE_LAYER, PNP_ATTN_LAYERS, COTYP_TOP, COTYP_DIMS)
 from .data import Record, BadInputs, BadImage, load_image, label_names
 from .models import DiffusionModel, image_tensor, repeat_conditioning, cat_conditioning
-from .typicality import (compute_typicality, image_key, original_size, balanced, load_index, write_index,
+from .typicality import (compute_typicality, image_key, balanced, load_index, write_index,
                                  load_typicality)
-from .patches import crop, pooled_scores, nms_boxes, default_patch_size, PATCH_COLUMNS
+from .patches import pooled_scores, nms_boxes, default_patch_size, PATCH_COLUMNS
 from .features import compute_features, patch_descriptors
 from .clusters import cluster_patches
 

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
-from PIL import Image, ImageOps
+from PIL import Image
 from .config import (DiffmineError, progress, format_prompt, atomic_write, write_json, save_npz, npz_complete,
                              remove_temporaries, processes, read_table, positive, default_precision,
                              dataset_spec,

@@ -5,8 +5,8 @@ import json
 import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
 
-from diffmine.data import Record, load_records
-from diffmine.models import small_model, save_model, load_model
+from diffmine.data import Record
+from diffmine.models import small_model, save_model
 from diffmine.typicality import compute_typicality, load_index, load_typicality, OracleUNet, image_key
 from diffmine.patches import mine_patches
 from diffmine.adaptive import (adaptive_typicality, adaptive_cost, unit_maps, stage_draws, window_stats, image_stats,
@@ -63,7 +63,7 @@ def _top(run, top=2):
 @pytest.mark.parametrize("antithetic,halving", [(True, True), (False, False)])
 def test_adaptive_top_k_equals_the_full_protocol(tmp_path, oracle_model, antithetic, halving):
     recs = grey_images(tmp_path/"data")
-    idx = adaptive_typicality(oracle_model, recs, tmp_path/"ad", budget=30, top=2, patch=4, antithetic=antithetic,
+    adaptive_typicality(oracle_model, recs, tmp_path/"ad", budget=30, top=2, patch=4, antithetic=antithetic,
                               halving=halving, **KW)
     cost = adaptive_cost(tmp_path/"ad")
     assert cost["unet_evals"] == oracle_model.unet.inputs                 # counted exactly

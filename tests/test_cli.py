@@ -2,7 +2,7 @@
 evaluate on a small planted set; interrupted finetuning resumed; clear errors for bad models and offline hub ids."""
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
-import pandas as pd, pytest, torch
+import pandas as pd, pytest
 
 from diffmine.config import DiffmineError
 from diffmine.models import load_model, small_model, save_model

@@ -1,6 +1,6 @@
 """Tests of `diffmine.data`: every layout on small generated folders, ChestX-ray14 on the real NIH label files, and
 the bad inputs a real collection holds (broken, odd-mode, rotated, huge images; bad metadata)."""
-import gzip, json, shutil, sys, time, warnings
+import gzip, json, shutil, time, warnings
 from collections import Counter
 from pathlib import Path
 

@@ -1,7 +1,7 @@
 """Several processes (issue 7, section 4), launched for real with `torchrun` (2 CPU processes, gloo): typicality and
 DIFT features are sharded idx[rank::world] and the merged outputs equal a single-process run file for file;
 finetuning trains with DistributedDataParallel through `accelerate` and saves a model that loads."""
-import json, os, shutil, subprocess, sys
+import os, subprocess, sys
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from PIL import Image

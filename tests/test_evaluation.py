@@ -1,15 +1,14 @@
 """Ground-truth metrics on a real planted stand-in: oracle maps (the ground truth itself) must score perfectly, flipped
 and random maps at chance or below; the paper's AUC-PR against scikit-learn's; the classifier on shared draws; the
 Fashion-MNIST exporter; the benchmark's command line."""
-import math, json
 import numpy as np, pandas as pd, pytest, torch
 from sklearn.metrics import precision_recall_curve
 
-from diffmine.config import DiffmineError, AUCPR_THRESHOLDS
+from diffmine.config import AUCPR_THRESHOLDS
 from diffmine.synth import make_standin, load_groundtruth
 from diffmine.patches import synthetic_run, mine_patches
 from diffmine.evaluation import (auc_pr, localisation, patch_quality, patch_kinds, cluster_quality, classifier_accuracy,
-                                 label_area, pointing_game)
+                                 label_area)
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +93,7 @@ def test_cluster_quality_on_kind_clusters(cars, tmp_path):
 
 def test_classifier_picks_the_label_the_model_prefers(tmp_path):
     from diffmine.models import small_model
-    from diffmine.typicality import classify_records, label_typicality
-    from diffmine.data import Record
-    from PIL import Image
+    from diffmine.typicality import label_typicality
     m = small_model(16, channels=(8, 16), max_length=8)
     x0 = torch.randn(1, 3, 16, 16)
     target = {"An image of a.": 1.0, "An image of b.": 0.2, "An image of c.": 0.6, "": 0.0}

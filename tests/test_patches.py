@@ -120,7 +120,6 @@ def test_minus_t_picks_the_lowest(tmp_path):
     for (lab, g) in df[df.ranking == "-T"].groupby("label"):
         assert list(g["rank"]) == [1, 2, 3] and g.typicality.is_monotonic_increasing
     for key, g in mine_patches(run, top=None, rankings=("-T",)).groupby("key"):
-        from diffmine.typicality import load_typicality
         pooled = pool_map(load_typicality(run, key), 8)
         assert g.typicality.min() == pytest.approx(pooled.min())
 

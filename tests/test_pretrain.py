@@ -1,11 +1,11 @@
 """diffmine-base, the committed pretrained model: it loads like Stable Diffusion, it is small, its model card tells the
 truth, and (slow) the pretraining command reproduces the first losses of its committed logs from nothing."""
-import json, os, shutil
+import json
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
-from diffmine.models import load_model, BASE_MODEL, BASE_NAME, MINILM_PACKAGE, image_tensor
+from diffmine.models import load_model, BASE_MODEL, BASE_NAME, MINILM_PACKAGE
 from diffmine.pretrain import (BASE_RESOLUTION, BASE_TRAIN, BASE_SEED, pretraining_mixture, train_vae, base_unet,
-                               reconstruction_psnr, psnr, SKIMAGE_WHEEL, EMOJI_PACKAGE)
+                               reconstruction_psnr, SKIMAGE_WHEEL, EMOJI_PACKAGE)
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT/"runs"/"base-model"/"sources"

@@ -4,11 +4,10 @@ import json
 import numpy as np, pytest, torch
 
 from diffmine.models import small_model
-from diffmine.data import Record
 from diffmine.typicality import (typicality_map, compute_typicality, check_engine, draws, _Writer, _ahead)
 from diffmine.models import repeat_conditioning, cat_conditioning
 from diffmine.speed import (benchmark_speed, overhead_benchmark, gpu_benchmark, sd15_model, write_images, spread,
-                            SPEED_SECTIONS, SD15_UNET, SD15_VAE)
+                            SD15_UNET, SD15_VAE)
 from diffmine.config import DiffmineError, SEED
 
 TINY = dict(images=2, repeats=2, draws=4, batch_size=2, resolution=16, channels=(8, 16))
@@ -18,7 +17,7 @@ TINY_VAE = {**SD15_VAE, "block_out_channels": (8, 16, 16, 16), "layers_per_block
 
 
 def test_overhead_benchmark_end_to_end_json_keys(tmp_path):
-    res = benchmark_speed(tmp_path/"fig", sections=("overhead", "gpu"), work=tmp_path/"work", command="pytest",
+    benchmark_speed(tmp_path/"fig", sections=("overhead", "gpu"), work=tmp_path/"work", command="pytest",
                           settings=dict(overhead=TINY))
     saved = json.loads((tmp_path/"fig"/"speed.json").read_text())
     assert set(saved) == {"command", "date", "machine", "sections"} and saved["command"] == "pytest"

@@ -6,7 +6,7 @@ from PIL import Image
 
 from diffmine.config import DiffmineError
 from diffmine.data import detect_layout, load_records, label_names
-from diffmine.synth import (STANDINS, STANDIN_LAYOUTS, make_standin, make_geo, make_xray, load_groundtruth, planted_stats,
+from diffmine.synth import (STANDINS, STANDIN_LAYOUTS, make_standin, make_xray, load_groundtruth, planted_stats,
                             CARDB_DECADES, FTT_DECADES, G3_COUNTRIES, XRAY_LABELS, XRAY_FINDINGS, GT_JSON, GT_NPZ)
 
 N = {"cars": 6, "faces": 6, "geo": 5, "places": 6, "xray": 12}

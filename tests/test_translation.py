@@ -1,6 +1,5 @@
 "Plug-and-Play translation: DDIM round trip, injection hooks, the resumable translate run and its command."
 import contextlib, io
-from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
 from diffmine.data import Record
@@ -118,7 +117,7 @@ def test_translate_is_resumable_per_pair(tmp_path, monkeypatch):
     assert (man.groupby("source_key").target_label.nunique() == 2).all()
     # deterministic: a fresh run with the same settings gives the same images (a different targets_per_batch changes the
     # float32 rounding of the batched UNet, which this untrained model amplifies; not compared bit for bit)
-    again = tr.translate_dataset(m, recs, tmp_path/"run2", steps=3, guidance=2.0, targets_per_batch=1)
+    tr.translate_dataset(m, recs, tmp_path/"run2", steps=3, guidance=2.0, targets_per_batch=1)
     for f in man.file:
         assert np.array_equal(np.asarray(Image.open(tmp_path/"run"/f)), np.asarray(Image.open(tmp_path/"run2"/f)))
 

@@ -3,8 +3,8 @@ invariance, the latent path through a tiny Stable Diffusion, caching and bad ima
 import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
 
-from diffmine.data import Record, BadInputs, load_image
-from diffmine.models import small_model, load_model, tiny_sd, image_tensor
+from diffmine.data import Record, BadInputs
+from diffmine.models import small_model, load_model, tiny_sd
 from diffmine.typicality import (OracleUNet, typicality_map, compute_typicality, load_typicality, load_index,
                                  draws, image_key)
 
