@@ -1,5 +1,5 @@
 "Plug-and-Play translation: DDIM round trip, injection hooks, the resumable translate run and its command."
-import contextlib, io
+import contextlib, io, zlib
 import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
 from diffmine.data import Record
@@ -85,7 +85,7 @@ def _images(folder, labels, n=2, size=16):
         (folder/lab).mkdir(exist_ok=True)
         for i in range(n):
             p = folder/lab/f"{i}.png"
-            Image.fromarray((np.random.default_rng(hash((lab, i)) % 2**32).random((size, size, 3)) * 255).astype(np.uint8)).save(p)
+            Image.fromarray((np.random.default_rng([zlib.crc32(lab.encode()), i]).random((size, size, 3)) * 255).astype(np.uint8)).save(p)
             recs.append(Record(p, (lab,), f"{lab}/{i}.png"))
     return recs
 
