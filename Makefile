@@ -3,7 +3,7 @@
 #   make cli-demo   the same pipeline step by step with the `diffmine` command, on a 4-label planted set
 #   make test   notebooks (nbdev_test) + pytest + "library in sync with nbs/, notebooks clean, README current" (< 10 min)
 #   make test-slow   the end-to-end runs marked slow: kills and reruns, an 8000 px image, 2-process launches (CI runs it too)
-#   make base-model   pretrain diffmine-base (models/diffmine-base, committed) from nothing: about 2 hours on 2 CPU cores
+#   make base-model   pretrain diffmine-base (models/diffmine-base, committed) from nothing: about 1 hour on 2 CPU cores
 #   make lab    JupyterLab on nbs/
 #   make docs   the documentation site: the notebooks executed at smoke size + the API reference (_docs/html)
 #   make figures PROFILE=paper   the experiment notebooks on the real datasets (see data/README.md)

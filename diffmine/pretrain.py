@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_pretrain.ipynb #183adb68
 from __future__ import annotations
-import io, os, json, time, math, shutil, tarfile, zipfile
+import io, os, time, math, shutil, tarfile, zipfile
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from PIL import Image
@@ -18,10 +18,10 @@ from .finetune import finetune
 from .fashion import export_fashion_mnist
 
 # %% auto #0
-__all__ = ['BASE_RESOLUTION', 'BASE_SEED', 'BASE_SOURCES', 'BASE_VAE', 'BASE_UNET', 'BASE_TRAIN', 'SKIMAGE_WHEEL',
+__all__ = ['BASE_RESOLUTION', 'BASE_SEED', 'BASE_SOURCES', 'GREY_SOURCES', 'BASE_VAE', 'BASE_UNET', 'BASE_TRAIN', 'SKIMAGE_WHEEL',
            'EMOJI_PACKAGE', 'pretraining_mixture', 'base_vae', 'base_unet', 'psnr', 'train_vae', 'reconstruction_psnr',
-           'colour_retention', 'reconstruction_figure', 'pretrain', 'loss_curves_figure', 'mixture_figure',
-           'write_base_model']
+           'colour_retention', 'reconstruction_figure', 'autoencoder_report', 'pretrain', 'loss_curves_figure',
+           'mixture_figure', 'write_base_model']
 
 # %% ../nbs/20_pretrain.ipynb #1f5f5ca8
 BASE_RESOLUTION = 128            # diffmine-base's image side, pixels
@@ -38,9 +38,12 @@ BASE_SOURCES = {
     "photos":  (1200, "A photo."),
     "emoji":   (1800, "A photo with objects."),
 }
-BASE_VAE = dict(block_out_channels=(16, 32, 64, 64), latent_channels=8)   # 8x down: 128 px -> 16 x 16 x 8 latents
+GREY_SOURCES = ("fashion", "xray")   # grey images: drawn less often by the autoencoder (`train_vae` grey_weight)
+BASE_VAE = dict(block_out_channels=(32, 64, 64, 64), latent_channels=8,    # 8x down: 128 px -> 16 x 16 x 8 latents
+                norm_num_groups=8)   # 4 channels a group: one channel a group (instance norm) fixes each image's channel means, greying it
 BASE_UNET = dict(block_out_channels=(64, 128, 160), layers_per_block=1)   # cross-attention at 8x8 and 4x4
-BASE_TRAIN = dict(vae_steps=1200, vae_batch=16, vae_lr=1e-3, steps=3000, batch_size=32, lr=5e-4, cond_dropout=0.1)
+BASE_TRAIN = dict(vae_steps=2000, vae_batch=16, vae_lr=1e-3, vae_crop=64, vae_chroma=2.0, vae_grey_weight=0.1,
+                  steps=1500, batch_size=32, lr=5e-4, cond_dropout=0.1)
 SKIMAGE_WHEEL = "scikit-image==0.26.0"         # its wheel ships ~25 real photographs (skimage/data)
 EMOJI_PACKAGE = "emoji-datasource-google@16.0.0" # npm: 3,786 real emoji images, 64 px
 
@@ -151,7 +154,7 @@ def base_vae(seed:int=BASE_SEED) -> AutoencoderKL:
     ch = BASE_VAE["block_out_channels"]
     return AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * len(ch),
                          up_block_types=("UpDecoderBlock2D",) * len(ch), block_out_channels=ch,
-                         latent_channels=BASE_VAE["latent_channels"], layers_per_block=1, norm_num_groups=16,
+                         latent_channels=BASE_VAE["latent_channels"], layers_per_block=1, norm_num_groups=BASE_VAE["norm_num_groups"],
                          sample_size=BASE_RESOLUTION, mid_block_add_attention=False)
 
 def base_unet(seed:int=BASE_SEED) -> UNet2DConditionModel:
@@ -178,35 +181,61 @@ def psnr(a, b) -> float:
     mse = F.mse_loss(a.clamp(-1, 1), b.clamp(-1, 1)).item() / 4
     return 10 * math.log10(1 / max(mse, 1e-12))
 
+def _chroma(t:torch.Tensor) -> torch.Tensor:
+    "Mean chroma (max - min over R, G, B, per pixel) of images (N, 3, H, W)."
+    return (t.amax(1) - t.amin(1)).mean()
+
 def train_vae(records, out, steps:int=600, batch_size:int=16, lr:float=1e-3, seed:int=BASE_SEED,
-              checkpoint_every:int=100, resume:bool=True, kl_weight:float=1e-6) -> AutoencoderKL:
-    "Train the autoencoder on `records` (L1 + MSE reconstruction, a small KL term); resumable; returns it."
+              checkpoint_every:int=100, resume:bool=True, kl_weight:float=1e-6,
+              crop:int=BASE_TRAIN["vae_crop"],      # train on random crops of this side (the autoencoder is convolutional)
+              chroma:float=BASE_TRAIN["vae_chroma"], # weight of an L1 term on each pixel's colour minus its grey level
+              grey_weight:float=BASE_TRAIN["vae_grey_weight"], # how often an image of a grey source (`GREY_SOURCES`) is
+                                                    # drawn, relative to a colour one: at their share (45% of the
+                                                    # mixture) they teach a grey autoencoder (6% of colour kept vs 24%
+                                                    # without them, after 300 steps)
+             ) -> AutoencoderKL:
+    "Train the autoencoder on `records` (L1 + MSE reconstruction, a chroma term, a small KL term); resumable; returns it."
+    if not 8 <= crop <= BASE_RESOLUTION or crop % 8:
+        raise DiffmineError("crop", f"must be a multiple of 8 in [8, {BASE_RESOLUTION}], got {crop}", f"pass e.g. {BASE_TRAIN['vae_crop']}")
     out = Path(out); out.mkdir(parents=True, exist_ok=True); remove_temporaries(out)
     vae = base_vae(seed); opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
     state, step, log = out/"vae_state.pt", 0, out/"vae_log.csv"
+    settings = dict(arch=dict(BASE_VAE), batch_size=batch_size, lr=lr, seed=seed, kl_weight=kl_weight, crop=crop, chroma=chroma,
+                    grey_weight=grey_weight)
+    if not grey_weight > 0: raise DiffmineError("grey_weight", f"must be above 0, got {grey_weight}", "pass e.g. 0.1")
+    weights = torch.tensor([grey_weight if r.meta.get("source") in GREY_SOURCES else 1.0 for r in records], dtype=torch.float64)
+    settings["arch"]["block_out_channels"] = list(settings["arch"]["block_out_channels"])
     if state.exists() and not resume:
         raise DiffmineError(out, "already holds an autoencoder run", "resume it, or choose another work folder")
     if state.exists():
-        s = torch.load(state, weights_only=False); vae.load_state_dict(s["vae"]); opt.load_state_dict(s["opt"]); step = s["step"]
+        s = torch.load(state, weights_only=False)
+        if s.get("settings") != settings:
+            raise DiffmineError(out, f"holds an autoencoder run made with other settings ({s.get('settings')} -> {settings})",
+                                "remove that folder, or pass another work folder")
+        vae.load_state_dict(s["vae"]); opt.load_state_dict(s["opt"]); step = s["step"]
         if step >= steps and (out/"vae"/"config.json").exists(): return AutoencoderKL.from_pretrained(out/"vae")
-    if step == 0: atomic_write(log, lambda p: p.write_text("step,loss,psnr,seconds\n"))
+    if step == 0: atomic_write(log, lambda p: p.write_text("step,loss,psnr,colour,seconds\n"))
     vae.train(); t0, rows = time.time(), []
     bar = progress(total=steps, initial=step, desc="autoencoder", unit="step")
     while step < steps:
         g = torch.Generator().manual_seed(seed * 1_000_003 + step)
-        idx = torch.randint(0, len(records), (batch_size,), generator=g).tolist()
+        idx = torch.multinomial(weights, batch_size, replacement=True, generator=g).tolist()
         x = _pixels(records, idx)
+        oy, ox = torch.randint(0, BASE_RESOLUTION - crop + 1, (2,), generator=g).tolist()
+        x = x[:, :, oy:oy + crop, ox:ox + crop]
         post = vae.encode(x).latent_dist
         z = post.mean + post.std * torch.randn(post.mean.shape, generator=g)
         rec = vae.decode(z).sample
-        loss = F.l1_loss(rec, x) + F.mse_loss(rec, x) + kl_weight * post.kl().mean()
+        grey = lambda t: t - t.mean(1, keepdim=True)
+        loss = F.l1_loss(rec, x) + F.mse_loss(rec, x) + chroma * F.l1_loss(grey(rec), grey(x)) + kl_weight * post.kl().mean()
         loss.backward(); torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0); opt.step(); opt.zero_grad(set_to_none=True)
         step += 1; bar.update(1); p = psnr(rec.detach(), x); bar.set_postfix(loss=f"{loss.item():.4f}", psnr=f"{p:.1f}")
-        rows.append(f"{step},{loss.item():.6f},{p:.3f},{time.time() - t0:.2f}\n")
+        c = float(_chroma(rec.detach().clamp(-1, 1)) / _chroma(x).clamp_min(1e-8))   # the batch's colour kept
+        rows.append(f"{step},{loss.item():.6f},{p:.3f},{c:.3f},{time.time() - t0:.2f}\n")
         if step % checkpoint_every == 0 or step == steps:
             with open(log, "a") as f: f.writelines(rows)
             rows = []
-            atomic_write(state, lambda q: torch.save({"vae": vae.state_dict(), "opt": opt.state_dict(), "step": step}, q))
+            atomic_write(state, lambda q: torch.save({"vae": vae.state_dict(), "opt": opt.state_dict(), "step": step, "settings": settings}, q))
     bar.close()
     vae.eval().requires_grad_(False)
     with torch.no_grad():   # SD's recipe: scale latents to unit variance
@@ -235,8 +264,7 @@ def reconstruction_psnr(vae, records, per_source:int=64, seed:int=1) -> dict:
 def colour_retention(vae, x:torch.Tensor) -> float:
     "Mean chroma of the reconstructions of images `x` (N, 3, H, W in [-1, 1]) over the inputs' (1: colour kept, 0: grey)."
     rec = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
-    chroma = lambda t: (t.amax(1) - t.amin(1)).mean()
-    return float(chroma(rec) / chroma(x).clamp_min(1e-8))
+    return float(_chroma(rec) / _chroma(x).clamp_min(1e-8))
 
 @torch.no_grad()
 def reconstruction_figure(vae, x:torch.Tensor, title:str=""):
@@ -250,6 +278,41 @@ def reconstruction_figure(vae, x:torch.Tensor, title:str=""):
     ax[0, 0].set_title("input", fontsize=8, loc="left"); ax[1, 0].set_title("reconstruction", fontsize=8, loc="left")
     if title: fig.suptitle(title, fontsize=9)
     fig.tight_layout(pad=0.3); return fig
+
+# %% ../nbs/20_pretrain.ipynb #35d1f482
+def autoencoder_report(model=None,                   # a latent model folder (default: diffmine-base)
+                       out="figures/diffmine-base",  # where vae_colour.json and vae_reconstructions.png go
+                       work="runs/autoencoder-report", # the stand-in images (generated once)
+                       per_standin:int=32,
+                       command:str="",               # how it was started (recorded in the JSON)
+                      ) -> dict:
+    "PSNR and colour kept of a model's autoencoder on every demo stand-in (seed 0); writes the JSON and the figure."
+    from .figures import save_figure
+    per_standin = int(per_standin)
+    if per_standin < 2: raise DiffmineError("per_standin", f"must be at least 2, got {per_standin}", "pass e.g. 32")
+    model = Path(model or BASE_MODEL)
+    if not (model/"vae"/"config.json").exists():
+        raise DiffmineError(model, "has no autoencoder (vae/config.json)", "pass a latent model folder, e.g. models/diffmine-base")
+    vae = AutoencoderKL.from_pretrained(model/"vae", torch_dtype=torch.float32).eval()
+    res, shown = {}, []
+    for src in [s for s in STANDINS if s != "planted"]:
+        root = Path(work)/src
+        if not root.exists(): make_standin(src, root, n_per_label=_n_per_label(src, per_standin), size=BASE_RESOLUTION, seed=0)
+        recs = load_records(root)
+        pick = list(range(0, len(recs), max(1, len(recs) // per_standin)))[:per_standin]
+        x = _pixels(recs, pick)
+        with torch.no_grad(): rec = vae.decode(vae.encode(x).latent_dist.mean).sample
+        res[src] = dict(images=len(x), psnr=round(psnr(rec, x), 2))
+        if float(_chroma(x)) > 0.02: res[src]["colour_retention"] = round(colour_retention(vae, x), 3)
+        shown.append(x[:2])
+    fig = reconstruction_figure(vae, torch.cat(shown), f"{model.name}'s autoencoder on the demo's stand-ins (2 per stand-in)")
+    Path(out).mkdir(parents=True, exist_ok=True)
+    save_figure(fig, Path(out)/"vae_reconstructions")
+    info = {"model": str(model), "per_standin": res,
+            "command": command or f"autoencoder_report({str(model)!r}, {str(out)!r}, per_standin={per_standin})",
+            "note": "demo stand-ins, seed 0 (pretraining used seed 1000); X-ray images are grey: no colour to keep"}
+    write_json(Path(out)/"vae_colour.json", info)
+    return info
 
 # %% ../nbs/20_pretrain.ipynb #1579a77c
 def pretrain(out=None,                     # the model folder to write (default: the repository's models/diffmine-base)
@@ -277,7 +340,8 @@ def pretrain(out=None,                     # the model folder to write (default:
              lr=lr, cond_dropout=cond_dropout, ema=True, checkpoint_every=250, seed=seed, resume=True,
              dataset="pretraining")
     info = dict(command=command, seed=seed, steps=steps, batch_size=batch_size, lr=lr, cond_dropout=cond_dropout,
-                vae=dict(steps=vae_steps, batch=vae_batch, lr=vae_lr))
+                vae=dict(steps=vae_steps, batch=vae_batch, lr=vae_lr, crop=BASE_TRAIN["vae_crop"], chroma=BASE_TRAIN["vae_chroma"],
+                         grey_weight=BASE_TRAIN["vae_grey_weight"]))
     return write_base_model(run, work/"vae-run", out, recs, info)
 
 # %% ../nbs/20_pretrain.ipynb #6eae3c03
@@ -293,12 +357,16 @@ def loss_curves_figure(vae_log, unet_log):
     "The autoencoder's loss and PSNR and the UNet's denoising loss (running mean of 50 steps) against steps."
     import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
     v, u = pd.read_csv(vae_log), pd.read_csv(unet_log)
-    fig, ax = plt.subplots(1, 3, figsize=(12, 3.2))
-    ax[0].plot(v.step, v.loss, lw=0.6); ax[0].set(title="autoencoder: L1 + MSE", xlabel="step", yscale="log")
+    colour = "colour" in v.columns
+    fig, ax = plt.subplots(1, 3 + colour, figsize=(4 * (3 + colour), 3.2))
+    ax[0].plot(v.step, v.loss, lw=0.6); ax[0].set(title="autoencoder: reconstruction loss", xlabel="step", yscale="log")
     ax[1].plot(v.step, v.psnr.rolling(20, min_periods=1).mean(), lw=1); ax[1].set(title="autoencoder: batch PSNR (dB)", xlabel="step")
-    ax[2].plot(u.step, u.loss, lw=0.3, alpha=0.4, label="per step")
-    ax[2].plot(u.step, u.loss.rolling(50, min_periods=1).mean(), lw=1.2, label="mean of 50")
-    ax[2].set(title="UNet: epsilon MSE", xlabel="step", yscale="log"); ax[2].legend(fontsize=8)
+    if colour:
+        ax[2].plot(v.step, v.colour.rolling(20, min_periods=1).mean(), lw=1); ax[2].axhline(1, c="k", lw=0.5, ls=":")
+        ax[2].set(title="autoencoder: colour kept (batch chroma ratio)", xlabel="step", ylim=(0, 1.2))
+    a = ax[-1]; a.plot(u.step, u.loss, lw=0.3, alpha=0.4, label="per step")
+    a.plot(u.step, u.loss.rolling(50, min_periods=1).mean(), lw=1.2, label="mean of 50")
+    a.set(title="UNet: epsilon MSE", xlabel="step", yscale="log"); a.legend(fontsize=8)
     fig.tight_layout(); return fig
 
 def mixture_figure(records, n:int=8, seed:int=0):
@@ -316,7 +384,8 @@ def mixture_figure(records, n:int=8, seed:int=0):
 
 def _card(out, info):
     v, p = info["vae"], info["psnr"]
-    rows = "\n".join(f"| {k} | {BASE_SOURCES.get(k, (0, ''))[1]!r} | {info['images'].get(k, '')} | {p[k]} |" for k in p if k != "all")
+    col = info.get("colour", {})
+    rows = "\n".join(f"| {k} | {BASE_SOURCES.get(k, (0, ''))[1]!r} | {info['images'].get(k, '')} | {p[k]} | {col.get(k, 'grey')} |" for k in p if k != "all")
     return f"""# diffmine-base
 
 The demo's Stable Diffusion: a small latent text-to-image diffusion model that diffmine finetunes per dataset, as the
@@ -325,23 +394,28 @@ paper finetunes Stable Diffusion 1.5. Pretrained from nothing on this repository
 
 | part | what |
 |---|---|
-| autoencoder | `AutoencoderKL`, {BASE_RESOLUTION} px -> {BASE_RESOLUTION//8} x {BASE_RESOLUTION//8} x {BASE_VAE['latent_channels']} latents (8x, as SD), widths {BASE_VAE['block_out_channels']}, {info['vae_params']/1e6:.2f} M parameters, scaling factor {info['scaling_factor']:.4f} |
+| autoencoder | `AutoencoderKL`, {BASE_RESOLUTION} px -> {BASE_RESOLUTION//8} x {BASE_RESOLUTION//8} x {BASE_VAE['latent_channels']} latents (8x, as SD), widths {BASE_VAE['block_out_channels']}, GroupNorm of {BASE_VAE['norm_num_groups']} groups, {info['vae_params']/1e6:.2f} M parameters, scaling factor {info['scaling_factor']:.4f} |
 | UNet | `UNet2DConditionModel`, widths {BASE_UNET['block_out_channels']}, cross-attention at 8x8 and 4x4 to MiniLM token states + pooled embedding, {info['unet_params']/1e6:.2f} M parameters (float16 on disk) |
 | text encoder | all-MiniLM-L6-v2, frozen, from the `{MINILM_PACKAGE}` package (not copied here) |
 | noise schedule | Stable Diffusion's: scaled_linear, betas 0.00085..0.012, 1000 steps, epsilon prediction: the paper's t-range [100, 700) means what it means for SD |
 
 ## Training
 Command: `{info['command']}` (seed {info['seed']}; deterministic from it; resumable).
-- Autoencoder: {v['steps']} steps, batch {v['batch']}, AdamW lr {v['lr']}, L1 + MSE + 1e-6 KL, {info['vae_seconds']/60:.1f} min.
+- Autoencoder: {v['steps']} steps, batch {v['batch']}, AdamW lr {v['lr']}, on random {v.get('crop', BASE_RESOLUTION)} px crops, L1 + MSE + {v.get('chroma', 0)} x L1 of
+  each pixel's colour minus its grey level + 1e-6 KL; images of the grey sources ({', '.join(GREY_SOURCES)}) drawn
+  {v.get('grey_weight', 1)}x as often as colour ones, {info['vae_seconds']/60:.1f} min.
 - UNet: {info['steps']} steps, batch {info['batch_size']}, AdamW lr {info['lr']}, weight decay 0.01, grad-clip 1, EMA,
   10% of captions dropped to the empty prompt, t uniform in [0, 1000), {info['unet_seconds']/60:.1f} min; final loss (mean of the last 200 steps) {info['final_loss']:.4f}.
 - On {info['machine']}; peak resident memory {info['peak_rss_mb']:.0f} MB. A GPU was not measured here.
 
 ## Data: {sum(info['images'].values())} images, generic captions
-| source | caption | images | reconstruction PSNR (dB) |
-|---|---|---|---|
+| source | caption | images | reconstruction PSNR (dB) | colour kept |
+|---|---|---|---|---|
 {rows}
-| all | | {sum(info['images'].values())} | {p['all']} |
+| all | | {sum(info['images'].values())} | {p['all']} | |
+
+Colour kept: `colour_retention`, the reconstructions' mean chroma over the inputs' (1: all colour kept, 0: grey), on
+32 images of each colour source.
 
 Sources: the demo stand-in generators with their own seed ({info['seed'] + 1000}; the demo uses 0), real Fashion-MNIST
 training images (Debian `dataset-fashion-mnist`), real photographs shipped in the {SKIMAGE_WHEEL} wheel (random crops),
@@ -362,10 +436,17 @@ def write_base_model(run, vae_run, out, records, info:dict) -> Path:
     if tmp.exists(): shutil.rmtree(tmp)
     save_model(model, tmp, text_encoder=False, half=True)
     u = pd.read_csv(Path(run)/"train_log.csv")
-    info = dict(info, scaling_factor=float(model.vae.config.scaling_factor), psnr=reconstruction_psnr(model.vae, records),
+    by = {}
+    for r in records: by.setdefault(r.meta.get("source", "?"), []).append(r)
+    colour = {}
+    for src, rs in sorted(by.items()):
+        x = _pixels(rs, range(min(32, len(rs))))
+        if float(_chroma(x)) > 0.02: colour[src] = round(colour_retention(model.vae, x), 3)   # grey sources have no colour to keep
+    info = dict(info, scaling_factor=float(model.vae.config.scaling_factor), psnr=reconstruction_psnr(model.vae, records), colour=colour,
                 vae_params=sum(p.numel() for p in model.vae.parameters()), unet_params=sum(p.numel() for p in model.unet.parameters()),
                 vae_seconds=_segments_seconds(Path(vae_run)/"vae_log.csv"), unet_seconds=_segments_seconds(Path(run)/"train_log.csv"),
-                final_loss=float(u.loss.tail(200).mean()), peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                final_loss=float(u.loss.tail(200).mean()),
+                peak_rss_mb=info.get("peak_rss_mb") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # of pretraining
                 machine=f"{os.cpu_count()} CPU cores ({platform.machine()}), torch {torch.__version__}, {torch.get_num_threads()} threads")
     info["images"] = {}
     for r in records: info["images"][r.meta["source"]] = info["images"].get(r.meta["source"], 0) + 1
