@@ -287,7 +287,7 @@ def autoencoder_report(model=None,                   # a latent model folder (de
                        command:str="",               # how it was started (recorded in the JSON)
                       ) -> dict:
     "PSNR and colour kept of a model's autoencoder on every demo stand-in (seed 0); writes the JSON and the figure."
-    from .figures import save_figure
+    from diffmine.figures import save_figure
     per_standin = int(per_standin)
     if per_standin < 2: raise DiffmineError("per_standin", f"must be at least 2, got {per_standin}", "pass e.g. 32")
     model = Path(model or BASE_MODEL)
