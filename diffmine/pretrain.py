@@ -266,6 +266,10 @@ def colour_retention(vae, x:torch.Tensor) -> float:
     rec = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
     return float(_chroma(rec) / _chroma(x).clamp_min(1e-8))
 
+def _colour_kept(vae, x:torch.Tensor):
+    "`colour_retention` of images `x` rounded, or None when they are grey (no colour to keep)."
+    return round(colour_retention(vae, x), 3) if float(_chroma(x)) > 0.02 else None
+
 @torch.no_grad()
 def reconstruction_figure(vae, x:torch.Tensor, title:str=""):
     "Images `x` (N, 3, H, W in [-1, 1]) in the top row, their reconstructions below."
@@ -303,7 +307,7 @@ def autoencoder_report(model=None,                   # a latent model folder (de
         x = _pixels(recs, pick)
         with torch.no_grad(): rec = vae.decode(vae.encode(x).latent_dist.mean).sample
         res[src] = dict(images=len(x), psnr=round(psnr(rec, x), 2))
-        if float(_chroma(x)) > 0.02: res[src]["colour_retention"] = round(colour_retention(vae, x), 3)
+        if (c := _colour_kept(vae, x)) is not None: res[src]["colour_retention"] = c
         shown.append(x[:2])
     fig = reconstruction_figure(vae, torch.cat(shown), f"{model.name}'s autoencoder on the demo's stand-ins (2 per stand-in)")
     Path(out).mkdir(parents=True, exist_ok=True)
@@ -441,7 +445,7 @@ def write_base_model(run, vae_run, out, records, info:dict) -> Path:
     colour = {}
     for src, rs in sorted(by.items()):
         x = _pixels(rs, range(min(32, len(rs))))
-        if float(_chroma(x)) > 0.02: colour[src] = round(colour_retention(model.vae, x), 3)   # grey sources have no colour to keep
+        if (c := _colour_kept(model.vae, x)) is not None: colour[src] = c
     info = dict(info, scaling_factor=float(model.vae.config.scaling_factor), psnr=reconstruction_psnr(model.vae, records), colour=colour,
                 vae_params=sum(p.numel() for p in model.vae.parameters()), unet_params=sum(p.numel() for p in model.unet.parameters()),
                 vae_seconds=_segments_seconds(Path(vae_run)/"vae_log.csv"), unet_seconds=_segments_seconds(Path(run)/"train_log.csv"),
