@@ -4,18 +4,18 @@
 
 # %% ../nbs/08_clusters.ipynb #ffae611e
 from __future__ import annotations
-import json, hashlib
+import json
 from pathlib import Path
 import numpy as np, pandas as pd
 from sklearn.cluster import KMeans
 from .config import (DiffmineError, positive, atomic_write, write_json, remove_temporaries, processes, read_table,
-                             N_CLUSTERS, DIFT_T, DIFT_UP_BLOCK, DIFT_ENSEMBLE)
+                             file_digest, N_CLUSTERS, DIFT_T, DIFT_UP_BLOCK, DIFT_ENSEMBLE)
 from .models import DiffusionModel
 from .features import compute_features, patch_descriptors
+from .patches import check_patches
 
 # %% auto #0
-__all__ = ['CLUSTER_COLUMNS', 'CLUSTERS_RECORD', 'cluster_patches', 'file_digest', 'cluster_run', 'check_clusters',
-           'load_clusters']
+__all__ = ['CLUSTER_COLUMNS', 'CLUSTERS_RECORD', 'cluster_patches', 'cluster_run', 'check_clusters', 'load_clusters']
 
 # %% ../nbs/08_clusters.ipynb #82ec5066
 CLUSTER_COLUMNS = ["cluster", "cluster_rank", "member_rank", "distance", "cluster_size", "cluster_median"]
@@ -63,15 +63,6 @@ _STR_COLUMNS = ("key", "rel", "path", "label", "ranking")
 CLUSTERS_RECORD = "clusters.json"   # beside clusters.csv: digests of the patches.csv and index.csv it was made from
 _INPUTS = ("patches.csv", "index.csv")
 
-def file_digest(path) -> str|None:
-    "The SHA-1 of a file's bytes (None when there is no such file)."
-    h = hashlib.sha1()
-    try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
-    except FileNotFoundError: return None
-    return h.hexdigest()
-
 def cluster_run(model:DiffusionModel,
                 run,                      # a typicality run folder with patches.csv
                 k:int=N_CLUSTERS, t:int=DIFT_T, up_block:int=DIFT_UP_BLOCK, ensemble:int=DIFT_ENSEMBLE,
@@ -82,6 +73,7 @@ def cluster_run(model:DiffusionModel,
     "DIFT features, descriptors and per-label clusters of a run's mined patches; writes `run/clusters.csv` (None on other than the main process)."
     k, ensemble = positive("k", k), positive("ensemble", ensemble)     # refused before anything is computed
     run = Path(run); f = run/"patches.csv"
+    check_patches(run)                                                   # patches mined from the current maps
     made_from = {n: file_digest(run/n) for n in _INPUTS}                 # the bytes read next
     patches = read_table(f, "no mined patches here", f"mine patches first: `diffmine mine {run}`", _STR_COLUMNS)
     sel = patches[patches.ranking == ranking].reset_index(drop=True)

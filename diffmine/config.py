@@ -16,8 +16,8 @@ __all__ = ['NUM_TRAIN_TIMESTEPS', 'T_RANGE', 'T_RANGE_FULL', 'N_DRAWS', 'SEED', 
            'PNP_STEPS', 'PNP_GUIDANCE', 'PNP_FEATURE_FRACTION', 'PNP_ATTN_FRACTION', 'PNP_FEATURE_LAYER',
            'PNP_ATTN_LAYERS', 'COTYP_TOP', 'COTYP_DIMS', 'PNP_INVERSION_STEPS', 'DATASETS', 'LAYOUT_TO_DATASET',
            'PLACES365_SCENES', 'LABEL_STYLES', 'CHECKPOINTS', 'PAPER_FINETUNE', 'DatasetSpec', 'format_prompt',
-           'dataset_spec', 'DiffmineError', 'positive', 'epoch_steps', 'FinetuneRecipe', 'atomic_write', 'write_json',
-           'save_npz', 'npz_complete', 'remove_temporaries', 'read_table', 'Processes', 'processes',
+           'dataset_spec', 'DiffmineError', 'positive', 'epoch_steps', 'FinetuneRecipe', 'atomic_write', 'file_digest',
+           'write_json', 'save_npz', 'npz_complete', 'remove_temporaries', 'read_table', 'Processes', 'processes',
            'default_precision', 'quiet', 'progress']
 
 # %% ../nbs/00_config.ipynb #d1a1bda2
@@ -206,6 +206,16 @@ def atomic_write(path, write, # `write(tmp_path)` writes the content to a tempor
     finally:
         if os.path.exists(tmp): os.remove(tmp)
     return path
+
+def file_digest(path) -> str|None:
+    "The SHA-1 of a file's bytes (None when there is no such file): what a later stage records of the inputs it read."
+    import hashlib
+    h = hashlib.sha1()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
+    except FileNotFoundError: return None
+    return h.hexdigest()
 
 def write_json(path, obj):
     "Write `obj` as indented JSON, atomically."

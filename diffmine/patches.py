@@ -8,14 +8,15 @@ import json, math, hashlib, zipfile
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from .config import (DiffmineError, positive, progress, atomic_write, write_json, save_npz, dataset_spec, DATASETS,
-                             remove_temporaries, read_table,
+                             remove_temporaries, read_table, file_digest,
                              format_prompt,
                              DatasetSpec, PATCHES_PER_IMAGE, TOP_PER_LABEL)
 from .typicality import load_index, load_typicality, write_index, image_key
 
 # %% auto #0
-__all__ = ['MINE_MAX_SIDE', 'RANKINGS', 'PATCH_COLUMNS', 'pool_map', 'nms_boxes', 'pooled_scores', 'default_patch_size',
-           'run_dataset', 'run_resolution', 'mine_patches', 'load_patches', 'synthetic_run', 'crop']
+__all__ = ['MINE_MAX_SIDE', 'RANKINGS', 'PATCH_COLUMNS', 'PATCHES_RECORD', 'pool_map', 'nms_boxes', 'pooled_scores',
+           'default_patch_size', 'run_dataset', 'run_resolution', 'mine_patches', 'check_patches', 'load_patches',
+           'synthetic_run', 'crop']
 
 # %% ../nbs/06_patches.ipynb #a408e282
 def pool_map(m:np.ndarray, # a 2-d map (H, W)
@@ -162,6 +163,8 @@ def _rank_per_label(df, ranking, top, seed):
     return pd.concat(parts) if parts else df.assign(rank=pd.Series(dtype=int))
 
 # %% ../nbs/06_patches.ipynb #5fda611b
+PATCHES_RECORD = "patches.json"   # beside patches.csv: the digest of the index.csv it was mined from, and its settings
+
 def _nothing_mined(run:Path, index:pd.DataFrame, skipped:list):
     "Refuse a mining that found no patch, saying why (every image skipped) and what to change."
     why = pd.Series([s[-1].split(":")[0] for s in skipped], dtype=str).value_counts()
@@ -188,6 +191,7 @@ def mine_patches(run,                          # a typicality run folder (index.
     if patch is not None: patch = positive("patch", patch)
     per_image = positive("per_image", per_image)
     if top is not None: top = positive("top", top)
+    made_from = file_digest(run/"index.csv")                      # the bytes read next
     index = load_index(run)
     remove_temporaries(run)                                       # left by a killed run
     spec, working = run_dataset(run), run_resolution(run)
@@ -216,14 +220,29 @@ def mine_patches(run,                          # a typicality run folder (index.
     df = df[PATCH_COLUMNS].reset_index(drop=True)
     df = df.astype({c: int for c in ["x0", "y0", "x1", "y1", "rank"]}).astype({"typicality": float})
     skip = pd.DataFrame(skipped, columns=_SKIP_COLUMNS)
+    (run/PATCHES_RECORD).unlink(missing_ok=True)                  # a kill before the new record leaves none, not the old one
     atomic_write(run/"patches.csv", lambda p: df.to_csv(p, index=False))
     atomic_write(run/"patches_skipped.csv", lambda p: skip.to_csv(p, index=False))
+    write_json(run/PATCHES_RECORD, {"inputs": {"index.csv": made_from},
+                                    "params": dict(patch=patch, per_image=per_image, top=top, seed=int(seed),
+                                                   rankings=list(rankings))})
     return df
+
+def check_patches(run):
+    "Refuse a `patches.csv` mined from another `index.csv` than the run's (typicality computed again since)."
+    run = Path(run); rec = run/PATCHES_RECORD
+    if not (rec.exists() and (run/"patches.csv").exists()): return        # nothing to compare (or mined before records)
+    made = json.loads(rec.read_text()).get("inputs", {}).get("index.csv")
+    if made and made != file_digest(run/"index.csv"):
+        raise DiffmineError(run/"patches.csv", "is stale: typicality was computed again since these patches were mined "
+                            "(index.csv is not the one they came from)", f"mine the current maps: `diffmine mine {run}`")
 
 def load_patches(run,                     # a typicality run folder where `mine_patches` has run
                  ranking:str|None=None,   # keep one ranking ("T", "rand" or "-T"); None keeps all
+                 check:bool=True,         # refuse patches mined from an earlier index.csv (see `check_patches`)
                 ) -> pd.DataFrame:
     "The mined patches of a run (`patches.csv`), optionally of one ranking."
+    if check: check_patches(run)
     df = read_table(Path(run)/"patches.csv", "no mined patches here", "run `diffmine mine RUN` first",
                     ("key", "rel", "path", "label", "ranking"))
     if ranking is None: return df

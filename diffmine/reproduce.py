@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_reproduce.ipynb #989abb30
 from __future__ import annotations
-import os, sys, time
+import json, os, sys, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from .config import (DiffmineError, progress, write_json, dataset_spec, epoch_steps, FASHION_DIR,
@@ -14,7 +14,8 @@ from .models import BASE_NAME
 
 # %% auto #0
 __all__ = ['PAPER_DATA', 'SD15', 'FIGURES', 'G3_PAPER', 'DEMO', 'FASHION_NEEDS', 'REGISTRY', 'Experiment', 'repo_root',
-           'run_notebook', 'missing_outputs', 'model_available', 'finetune_plan', 'preflight', 'reproduce', 'machine']
+           'run_notebook', 'missing_outputs', 'parse_settings', 'notebook_parameters', 'check_settings',
+           'experiment_params', 'model_available', 'finetune_plan', 'preflight', 'reproduce', 'machine']
 
 # %% ../nbs/14_reproduce.ipynb #f491cfe5
 @dataclass
@@ -151,6 +152,55 @@ REGISTRY = {e.name: e for e in [
                 needs={p: {"data_root": FASHION_NEEDS} for p in ("demo", "paper")}),
 ]}
 
+# %% ../nbs/14_reproduce.ipynb #af5de957
+def parse_settings(items) -> dict:
+    "`KEY=VALUE` strings (the CLI's `--set`) as a dict; a value that parses as JSON (numbers, true, null, lists) is read as such, else kept as text."
+    out = {}
+    for item in items or ():
+        key, sep, value = str(item).partition("=")
+        key = key.strip()
+        if not sep or not key or key.startswith(".") or key.endswith("."):
+            raise DiffmineError("--set", f"{item!r} is not KEY=VALUE or NAME.KEY=VALUE",
+                                "write e.g. --set draws=50 or --set cars.data_root=/data/cardb")
+        try: out[key] = json.loads(value)
+        except ValueError: out[key] = value
+    return out
+
+def notebook_parameters(e:Experiment, root=None) -> set:
+    "The parameters `e`'s notebook declares (its cell tagged `parameters`)."
+    import papermill as pm
+    nb = Path(root or repo_root())/e.notebook
+    if not nb.exists(): nb = repo_root()/e.notebook      # `root` holds only the data (preflight's tests)
+    return set(pm.inspect_notebook(str(nb)))
+
+def check_settings(exps:list, params:dict|None, root=None) -> None:
+    "Refuse a setting that no selected experiment's notebook declares, or one for an experiment that is not selected."
+    if not params: return
+    declared = {e.name: notebook_parameters(e, root) for e in exps}
+    for key in params:
+        name, _, k = key.rpartition(".")
+        if name:
+            if name not in declared:
+                raise DiffmineError("--set", f"{key}: experiment {name!r} is not among those run ({', '.join(declared)})",
+                                    f"select it with --only, or use one of: {', '.join(declared)}")
+            if k not in declared[name]:
+                raise DiffmineError("--set", f"{key}: {REGISTRY[name].notebook} has no parameter {k!r}",
+                                    f"use one of: {', '.join(sorted(declared[name]))}")
+        elif not any(k in d for d in declared.values()):
+            raise DiffmineError("--set", f"{key}: no selected experiment's notebook has this parameter",
+                                f"use one of: {', '.join(sorted(set().union(*declared.values())))}")
+
+def experiment_params(e:Experiment, profile:str, params:dict|None=None, root=None) -> dict:
+    "The papermill parameters of `e` under `profile`, with `params` (KEY or NAME.KEY, `{name}` expanded) laid over them."
+    out = dict(e.profiles[profile])
+    if not params: return out
+    declared = notebook_parameters(e, root)
+    for key, value in params.items():
+        name, _, k = key.rpartition(".")
+        if (name and name != e.name) or k not in declared: continue
+        out[k] = value.replace("{name}", e.name) if isinstance(value, str) else value
+    return out
+
 # %% ../nbs/14_reproduce.ipynb #4724dab4
 def model_available(model:str) -> bool:
     "Whether `model` (a folder or a model-hub id) can be loaded here: a folder that exists, or a hub id that is cached or reachable."
@@ -185,14 +235,15 @@ def finetune_plan(e:Experiment, params:dict) -> str:
             f"the UNet's forward and backward passes (gradient checkpointing on CUDA)")
 
 def preflight(exps:list, profile:str, root=None,
-              params:dict|None=None, # parameters that replace the profile's in every notebook (e.g. {"model": ""})
+              params:dict|None=None, # settings laid over the profile's (KEY or NAME.KEY, see `experiment_params`)
              ) -> list:
     "Raise a `DiffmineError` listing every missing input (data, model) of `exps` under `profile`, else say what will run."
     root = Path(root or repo_root()); problems, plan = [], []
+    check_settings(exps, params, root)
     for e in exps:
         if profile not in e.profiles:
             problems.append(f"{e.name}: no '{profile}' profile (have: {', '.join(e.profiles)})"); continue
-        p = {**e.profiles[profile], **(params or {})}
+        p = experiment_params(e, profile, params, root)
         plan.append(finetune_plan(e, p))
         if p.get("draws"): plan[-1] += f"; typicality: {2 * p['draws']} UNet evaluations per image"
         base = p.get("base")
@@ -217,10 +268,11 @@ def preflight(exps:list, profile:str, root=None,
 
 # %% ../nbs/14_reproduce.ipynb #cd89e85d
 def reproduce(profile:str="demo", only=None, root=None,
-              params:dict|None=None, # parameters that replace the profile's in every notebook (e.g. {"model": ""})
+              params:dict|None=None, # settings laid over the profile's: KEY, or NAME.KEY for one experiment (`experiment_params`)
+              executed=None,         # folder of the executed notebooks (default: ROOT/runs/experiments)
              ) -> dict:
     "Run the experiments of `profile` (optionally `only` some), check their promised outputs; returns timings."
-    root = Path(root or repo_root())
+    root = Path(root or repo_root()); executed = Path(executed) if executed else root/"runs"/"experiments"
     names = ([n for n, e in REGISTRY.items() if e.default] if not only else
              [n.strip() for n in (only.split(",") if isinstance(only, str) else only)])
     unknown = [n for n in names if n not in REGISTRY]
@@ -231,15 +283,15 @@ def reproduce(profile:str="demo", only=None, root=None,
     bar = progress(exps, desc=f"reproduce ({profile})", unit="experiment")
     for e in bar:
         bar.set_postfix_str(e.name)
-        params_e = {**e.profiles[profile], **(params or {})}
+        params_e = experiment_params(e, profile, params, root)
         t0 = time.time()
-        run_notebook(e.notebook, root/"runs"/"experiments"/f"{e.name}-{profile}.ipynb", params_e, root)
+        run_notebook(e.notebook, executed/f"{e.name}-{profile}.ipynb", params_e, root)
         timings[e.name] = round(time.time() - t0, 1)
         missing = missing_outputs(e, root/params_e["figures_dir"])
         if missing:
             raise DiffmineError(root/params_e["figures_dir"], f"experiment {e.name} did not write {missing}",
-                                f"open the executed notebook runs/experiments/{e.name}-{profile}.ipynb to see why")
-    if profile == "demo" and not only:              # the README quotes this record of a full demo
+                                f"open the executed notebook {executed/f'{e.name}-{profile}.ipynb'} to see why")
+    if profile == "demo" and not only and not params:   # the README quotes this record of a full, unchanged demo
         write_json(root/"figures"/"demo-timings.json", dict(seconds=timings, total_seconds=round(sum(timings.values()), 1),
                    command="diffmine reproduce --profile demo", machine=machine()))
     return timings
