@@ -11,7 +11,8 @@ from .config import (DiffmineError, positive, write_json, processes, dataset_spe
                              SEED, COND_DROPOUT, LR, PATCHES_PER_IMAGE, TOP_PER_LABEL, DIFT_T, DIFT_UP_BLOCK,
                              DIFT_ENSEMBLE, N_CLUSTERS, PNP_STEPS, PNP_GUIDANCE, PNP_FEATURE_FRACTION, PNP_ATTN_FRACTION, COTYP_TOP,
                              COTYP_DIMS)
-from .data import load_records, detect_layout, require_labels, label_names, BadInputs, LAYOUTS
+from .data import (load_records, detect_layout, require_labels, label_names, BadInputs, LAYOUTS, SKIMAGE_WHEEL,
+                           EMOJI_PACKAGE)
 from . import synth
 from .models import load_model, BASE_NAME
 from .finetune import finetune
@@ -42,10 +43,35 @@ def _data(args, report=None, need:str|None=None):
 
 _SHOWN_PROMPTS = 6   # the finetune banner lists this many label prompts, then says how many more
 
+_SOURCES = Path("runs/base-model/sources")   # where `make base-model-sources` puts the wheel and the tarball
+_SOURCE_FILES = {"photos": ("scikit_image-*.whl", SKIMAGE_WHEEL, f"pip download --no-deps {SKIMAGE_WHEEL}"),
+                 "emoji": ("emoji-datasource-google-*.tgz", EMOJI_PACKAGE, f"npm pack {EMOJI_PACKAGE}")}
+
+def _synth_source(args, name:str):
+    "The archive --photos or --emoji names, by default the one `make base-model-sources` left in ./runs/base-model/sources."
+    pattern, package, get = _SOURCE_FILES[name]
+    given = getattr(args, name)
+    if given is not None:
+        if not Path(given).exists(): raise DiffmineError(f"--{name} {given}", "not found", f"pass the file `{get}` writes")
+        return given
+    found = sorted(_SOURCES.glob(pattern))
+    if not found:
+        raise DiffmineError(f"--{name}", f"`synth photos` needs the {package} archive and none is in {_SOURCES}/",
+                            f"pass --{name} FILE (from `{get}`), or run `make base-model-sources`")
+    return found[-1]
+
 def _cmd_synth(args):
-    kw = dict(size=args.size, seed=args.seed, overwrite=args.overwrite)
+    kw = dict(seed=args.seed, overwrite=args.overwrite)
+    if args.size is not None: kw["size"] = args.size
     if args.n_per_label: kw["n_per_label"] = args.n_per_label
+    if args.kind != "photos":
+        for name in ("photos", "emoji"):
+            if getattr(args, name) is not None:
+                raise DiffmineError(f"--{name}", f"only `diffmine synth photos` reads it, not `synth {args.kind}`", f"leave --{name} out")
     if args.kind == "planted": root = synth.make_planted(args.out, **kw)
+    elif args.kind == "photos":
+        photos, emoji = _synth_source(args, "photos"), _synth_source(args, "emoji")
+        root = synth.make_photo_planted(args.out, photos, emoji, **kw)
     else: root = synth.make_standin(args.kind, args.out, **kw)
     print(f"planted {args.kind} dataset in {root}" + (f" ({synth.STANDIN_LAYOUTS[args.kind]} layout)"
                                                       if args.kind in synth.STANDIN_LAYOUTS else ""))
@@ -321,11 +347,16 @@ def parser() -> argparse.ArgumentParser:
         q.add_argument("--split", default=None, help="split to read where the layout has them (train, test, validation)")
 
     q = sub.add_parser("synth", help="write a planted dataset with known typical elements (ground truth beside it)")
-    q.add_argument("kind", choices=["planted", *synth.STANDINS],
-                   help="planted: 4 shape labels (folder layout); or a stand-in in that dataset's own layout")
+    q.add_argument("kind", choices=["planted", "photos", *synth.STANDINS],
+                   help="planted: 4 shape labels (folder layout); photos: 4 labels of real emoji planted on real photographs "
+                        "(folder layout); or a stand-in in that dataset's own layout")
     q.add_argument("out", help="output folder")
     q.add_argument("--n-per-label", type=int, default=None, help="images per label (default: each generator's own)")
-    q.add_argument("--size", type=int, default=32, help="image side in pixels")
+    q.add_argument("--size", type=int, default=None, help="image side in pixels (default: 32; photos: 128)")
+    q.add_argument("--photos", default=None, help="photos only: the scikit-image wheel (default: the one in "
+                   "./runs/base-model/sources, where `make base-model-sources` downloads it)")
+    q.add_argument("--emoji", default=None, help="photos only: the emoji-datasource-google npm tarball (default: the one in "
+                   "./runs/base-model/sources, where `make base-model-sources` downloads it)")
     q.add_argument("--seed", type=int, default=0, help="random seed")
     q.add_argument("--overwrite", action="store_true", help="replace a dataset already in OUT")
     q.set_defaults(func=_cmd_synth)

