@@ -10,6 +10,7 @@
 #   diffmine reproduce --only fashion_mnist   the pipeline on real images, Fashion-MNIST (needs `make fashion-mnist`), not part of make demo
 #   make benchmark-quality   every ground-truth metric, base vs finetuned, on the stand-ins + Fashion-MNIST on all 10,000 test images
 #                            (about 2.5 hours on 2 CPU cores; `diffmine benchmark-quality --datasets none` runs only Fashion-MNIST)
+#   make benchmark-photos    mining real images (emoji on photographs) through the CLI, base vs finetuned (about 15 min)
 #   make benchmark-speed     typicality against the bare UNet (CPU small model; GPU SD-1.5-sized UNet, CUDA only), adaptive
 #                            typicality, cost versus N against the Doersch et al. baseline (about an hour on 2 CPU cores; SPEED=overhead for minutes)
 SHELL := /bin/bash
@@ -24,7 +25,7 @@ DEMO_DATA ?= data/demo-planted-128
 DEMO_RUN ?= runs/demo-128
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: lint base-model base-model-sources install demo cli-demo test test-slow test-all lab sync check-sync figures clean-demo fashion-mnist benchmark-quality benchmark-speed docs docs-deps
+.PHONY: lint base-model base-model-sources install demo cli-demo test test-slow test-all lab sync check-sync figures clean-demo fashion-mnist benchmark-quality benchmark-photos benchmark-speed docs docs-deps
 PROFILE ?= demo
 
 install: $(STAMP)
@@ -126,6 +127,11 @@ base-model-sources: install
 BENCH_WORK ?= runs/benchmark
 benchmark-quality: install fashion-mnist
 	$(BIN)/diffmine benchmark-quality --work $(BENCH_WORK) --out figures/benchmark $(if $(wildcard figures/benchmark/notes.md),--notes figures/benchmark/notes.md)
+
+# Mining real images (emoji planted on photographs) through the diffmine CLI: figures/benchmark/photos.json and photos.md
+# (about 15 min on 2 CPU cores). Resumes from runs/benchmark-photos.
+benchmark-photos: install base-model-sources
+	$(BIN)/diffmine benchmark-photos --work runs/benchmark-photos --out figures/benchmark $(if $(wildcard figures/benchmark/photos_notes.md),--notes figures/benchmark/photos_notes.md)
 
 # The speed benchmark: figures/benchmark/speed.json, speed.md and plots (sections: SPEED=overhead,gpu,adaptive,scaling). Run it alone on
 # the machine: other processes change the times. Without a CUDA device the gpu section records "not measured".

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from .config import (DiffmineError, progress, format_prompt, atomic_write, write_json, save_npz, npz_complete,
                              remove_temporaries, processes, dataset_spec,
-                             N_DRAWS, SEED, PATCHES_PER_IMAGE, TOP_PER_LABEL)
+                             N_DRAWS, SEED, PATCHES_PER_IMAGE, TOP_PER_LABEL, NUM_TRAIN_TIMESTEPS)
 from .data import BadInputs, BadImage, load_image
 from .models import DiffusionModel, image_tensor
 from .typicality import (image_key, original_size, balanced, write_index, load_index, resolve_prompts,
@@ -42,7 +42,7 @@ def stage_draws(shape:tuple,              # shape of one clean latent (C, h, w)
                 stage:int,                # stage number: the draws depend only on (seed, stage)
                 units:int,                # units in this stage = strata of the t-range
                 t_range:tuple,            # fraction of T covered, [lo, hi)
-                num_timesteps:int=1000,
+                num_timesteps:int=NUM_TRAIN_TIMESTEPS,
                 seed:int=SEED,
                 antithetic:bool=True,     # each unit is (t, eps) and (t, -eps)
                ) -> tuple:

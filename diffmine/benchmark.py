@@ -4,7 +4,7 @@
 
 # %% ../nbs/16_benchmark.ipynb #58a049d5
 from __future__ import annotations
-import json, math, time, platform
+import json, math, time, platform, subprocess, sys
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from .config import DiffmineError, write_json, atomic_write, dataset_spec, positive, SEED, GENERIC_TEMPLATE, GENERIC_NULL
@@ -13,16 +13,17 @@ from .synth import make_standin, load_groundtruth, STANDINS, STANDIN_LAYOUTS
 from .models import load_model, BASE_NAME, BASE_MODEL
 from .finetune import finetune, latest_checkpoint
 from .typicality import compute_typicality, classify_records, balanced, load_index
-from .patches import mine_patches, default_patch_size, synthetic_run
+from .patches import mine_patches, default_patch_size, synthetic_run, load_patches
 from .clusters import cluster_run
 from .fashion import export_fashion_mnist, fashion_mnist_dir, confusion_figure, FASHION_CLASSES
 from .evaluation import localisation, patch_quality, cluster_quality, label_area, classifier_accuracy, typicality_vs_groundtruth
 from .figures import patches_figure, typicality_figure, save_figure
 
 # %% auto #0
-__all__ = ['BENCHMARK_SETTINGS', 'TARGETS', 'base_caption', 'standins', 'train_base', 'finetune_standin', 'mined_images',
-           'train_seconds', 'evaluate_model', 'oracle_metrics', 'finetune_sweep', 'sweep_figure', 'fashion_benchmark',
-           'quality_table', 'targets_table', 'quality_markdown', 'benchmark_quality']
+__all__ = ['BENCHMARK_SETTINGS', 'TARGETS', 'PHOTO_SETTINGS', 'base_caption', 'standins', 'train_base', 'finetune_standin',
+           'mined_images', 'train_seconds', 'evaluate_model', 'oracle_metrics', 'finetune_sweep', 'sweep_figure',
+           'fashion_benchmark', 'quality_table', 'targets_table', 'quality_markdown', 'benchmark_quality',
+           'photos_targets', 'photos_markdown', 'benchmark_photos']
 
 # %% ../nbs/16_benchmark.ipynb #298260b5
 BENCHMARK_SETTINGS = dict(
@@ -440,3 +441,100 @@ def benchmark_quality(work="runs/benchmark",     # models, typicality runs, cach
     atomic_write(out/"quality.md", lambda p: p.write_text(quality_markdown(res) + "\n"))
     return res
 
+
+# %% ../nbs/16_benchmark.ipynb #31d33af6
+PHOTO_SETTINGS = dict(
+    base=BASE_NAME,      # the model finetuned (`diffmine finetune --base`), and the "base" row
+    n_per_label=60,      # images per label written and trained on
+    size=128, seed=0,    # image side; seed of the images, the training and Rand.
+    steps=400, batch_size=16, lr=1e-3,   # the finetune, as the stand-ins'
+    draws=20,            # typicality draws per image
+    images_per_label=30, # images per label mined (`typicality --limit`), as the stand-ins'
+    k=20)                # precision@k of the mined patches per label
+
+def _diffmine(args:list) -> str:
+    "Run one `diffmine` command in a child process, its progress on this terminal; the command line, or DiffmineError."
+    args = [str(a) for a in args]
+    exe = Path(sys.executable).parent/"diffmine"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "from diffmine.cli import main; main()"]
+    line = "diffmine " + " ".join(args)
+    print("$ " + line, flush=True)
+    done = subprocess.run(cmd + args)
+    if done.returncode:
+        raise DiffmineError(line, f"exited with status {done.returncode}", "read its message above; rerunning resumes")
+    return line
+
+def _photo_row(kind:str, m:dict) -> dict:
+    "One row of the photo benchmark's table."
+    loc, pq = m["localisation"], m["patches"]
+    g = lambda rk, key: pq.get(rk, {}).get(key, math.nan)
+    return dict(model=kind, ap=loc["ap"], pointing=loc["pointing"], p_T=g("T", "precision"), p_rand=g("rand", "precision"),
+                p_negT=g("-T", "precision"), area=m["element_area"], hit_T=g("T", "hit"), shared_T=g("T", "shared_rate"),
+                shared_negT=g("-T", "shared_rate"))
+
+def photos_targets(res:dict) -> pd.DataFrame:
+    "The photo benchmark's targets (issue 17): precision@k of T against the oracle's (and alone) and the shared rate of T."
+    f, o, k = _photo_row("finetuned", res["finetuned"]), _photo_row("oracle", res["oracle"]), res["settings"]["k"]
+    return pd.DataFrame([_target("photos", f"precision@{k} of T / the oracle's", f["p_T"] / o["p_T"], ">=", TARGETS["precision_vs_oracle"]),
+                         _target("photos", f"precision@{k} of T", f["p_T"], ">=", TARGETS["precision_vs_oracle"]),
+                         _target("photos", "shared rate of T", f["shared_T"], "<", TARGETS["shared_rate_T"])])
+
+def photos_markdown(res:dict) -> str:
+    "figures/benchmark/photos.md: settings, objects, the commands, the table and the targets."
+    st = res["settings"]
+    rows = pd.DataFrame([_photo_row(kind, res[kind]) for kind in ("base", "finetuned", "oracle")])
+    objs = "; ".join(f"{l}: {', '.join(v)}" for l, v in res["objects"].items())
+    out = ["# Mining real images: emoji planted on photographs", "",
+           f"Written by `make benchmark-photos` ({res['date']}, {res['machine']}, {res['seconds']['total']/60:.0f} min); "
+           "every number is in photos.json.", "", "Settings: " + ", ".join(f"{k}={v}" for k, v in st.items()), "",
+           f"Objects (emoji names): {objs}.", "", "Commands (each a child process):", "",
+           *[f"    {c}" for c in res["commands"]], "", _md(rows), "",
+           "Columns as in quality.md; `shared_negT` the share of -T patches whose dominant element is a shared one.", "",
+           "## Targets", "", _md(photos_targets(res)), ""]
+    if res.get("notes"): out += ["## Notes", "", res["notes"], ""]
+    return "\n".join(out)
+
+def benchmark_photos(work="runs/benchmark-photos",  # dataset, model, run folders (rerunning resumes)
+                     out="figures/benchmark",        # photos.json, photos.md, photos_patches.png, photos_typicality.png
+                     photos=None, emoji=None,        # the scikit-image wheel and the emoji tarball (default: `make base-model-sources`')
+                     notes:str="",                   # free text appended to photos.md (the analysis of missed targets)
+                     **settings,                     # overrides of `PHOTO_SETTINGS`
+                    ) -> dict:
+    "Mine the photo benchmark through the `diffmine` command line, base and finetuned, and write its report; returns the results."
+    bad = set(settings) - set(PHOTO_SETTINGS)
+    if bad: raise DiffmineError("benchmark_photos", f"unknown settings {sorted(bad)}", f"use {sorted(PHOTO_SETTINGS)}")
+    st = {**PHOTO_SETTINGS, **settings}
+    for key in ("n_per_label", "size", "steps", "batch_size", "draws", "images_per_label", "k"): positive(key, st[key])
+    if st["images_per_label"] > st["n_per_label"]:
+        raise DiffmineError("images_per_label", f"{st['images_per_label']} > n_per_label {st['n_per_label']}",
+                            "mine at most the images there are")
+    work, out, t0 = Path(work), Path(out), time.time()
+    data, model = work/"data", work/"model"
+    src = [*(["--photos", photos] if photos else []), *(["--emoji", emoji] if emoji else [])]
+    cmds = [_diffmine(["synth", "photos", data, "--n-per-label", st["n_per_label"], "--size", st["size"], "--seed", st["seed"], *src])]
+    records = load_records(data); labels = label_names(records); n = st["images_per_label"] * len(labels)
+    cmds.append(_diffmine(["finetune", data, model, "--base", st["base"], "--steps", st["steps"], "--batch-size", st["batch_size"],
+                           "--lr", st["lr"], "--seed", st["seed"], "--checkpoint-every", 100, "--resume"]))
+    res = dict(settings=st, date=time.strftime("%Y-%m-%d %H:%M"), commands=cmds, labels=labels,
+               machine=f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}",
+               objects=json.loads((data/"groundtruth.json").read_text())["objects"], seconds=dict(finetune=train_seconds(model)))
+    area = float(np.mean(list(label_area(data).values())))
+    for kind, m in (("base", st["base"]), ("finetuned", model)):
+        run, t1 = work/kind, time.time()
+        prompts = ["--template", GENERIC_TEMPLATE, "--null-prompt", GENERIC_NULL] if kind == "base" else []
+        cmds.append(_diffmine(["typicality", m, data, run, "--draws", st["draws"], "--limit", n, "--seed", SEED, *prompts]))
+        cmds.append(_diffmine(["mine", run, "--seed", st["seed"]]))
+        cmds.append(_diffmine(["evaluate", run, data, "--k", st["k"]]))
+        res["seconds"][kind] = time.time() - t1
+        _, loc = localisation(run, data)
+        res[kind] = dict(localisation=loc, patches=patch_quality(load_patches(run), data, k=st["k"]), element_area=area,
+                         cli_metrics=json.loads((run/"metrics.json").read_text()))
+    res["oracle"] = {**oracle_metrics("generic", data, records, work/"oracle", st), "element_area": area}
+    res["targets"] = photos_targets(res).to_dict(orient="records")
+    save_figure(patches_figure(load_patches(work/"finetuned"), n=6, size=48), out/"photos_patches")
+    save_figure(typicality_figure(work/"finetuned", per_label=6, title="Emoji on photographs: typicality of the finetuned model"),
+                out/"photos_typicality")
+    res["seconds"]["total"], res["notes"] = time.time() - t0, notes
+    write_json(out/"photos.json", res)
+    atomic_write(out/"photos.md", lambda p: p.write_text(photos_markdown(res) + "\n"))
+    return res

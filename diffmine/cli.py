@@ -24,9 +24,9 @@ from .clusters import cluster_run, load_clusters
 from .evaluation import typicality_vs_groundtruth, patch_precision, label_area
 from .figures import typicality_figure, patches_figure, clusters_figure, translation_figure, save_figure, plural
 from .gallery import write_gallery, slug
-from .reproduce import reproduce, REGISTRY
+from .reproduce import reproduce, REGISTRY, parse_settings
 from .translation import translate_dataset, compute_cotypicality, cotypical_clusters
-from .benchmark import benchmark_quality, BENCHMARK_SETTINGS
+from .benchmark import benchmark_quality, BENCHMARK_SETTINGS, benchmark_photos, PHOTO_SETTINGS
 from .speed import benchmark_speed, parse_setting, SPEED_SECTIONS, DEFAULT_SECTIONS
 from .pretrain import pretrain, BASE_TRAIN, BASE_SEED
 
@@ -189,7 +189,7 @@ def _cmd_figures(args):
     print("\n".join(f"wrote {p} (+ .pdf)" for p in written))
 
 def _cmd_reproduce(args):
-    timings = reproduce(args.profile, args.only)
+    timings = reproduce(args.profile, args.only, params=parse_settings(args.set), executed=args.executed)
     print("\n".join(f"{name}: {sec:.0f} s" for name, sec in timings.items()))
 
 def _cmd_translate(args):
@@ -251,6 +251,19 @@ def _cmd_benchmark_quality(args):
     res = benchmark_quality(args.work, args.out, datasets=datasets, fashion=not args.no_fashion, notes=notes, **over)
     print(f"wrote {Path(args.out)/'quality.json'} and quality.md ({res['seconds']['total']:.0f} s)")
 
+def _cmd_benchmark_photos(args):
+    over = {}
+    for kv in args.set or []:
+        k, _, v = kv.partition("=")
+        if k not in PHOTO_SETTINGS or not v:
+            raise DiffmineError(f"--set {kv}", "not a setting of the photo benchmark", f"use KEY=VALUE with KEY one of {', '.join(PHOTO_SETTINGS)}")
+        try: over[k] = type(PHOTO_SETTINGS[k])(v)
+        except ValueError: raise DiffmineError(f"--set {kv}", f"{k} is a {type(PHOTO_SETTINGS[k]).__name__}", f"e.g. {k}={PHOTO_SETTINGS[k]}") from None
+    notes = Path(args.notes).read_text() if args.notes else ""
+    res = benchmark_photos(args.work, args.out, photos=args.photos, emoji=args.emoji, notes=notes, **over)
+    for t in res["targets"]: print(f"{t['target']}: {t['value']:.3f} (goal {t['goal']}: {'met' if t['met'] else 'missed'})")
+    print(f"wrote {Path(args.out)/'photos.json'} and photos.md ({res['seconds']['total']/60:.0f} min)")
+
 def _cmd_benchmark_speed(args):
     sections = [s for s in args.sections.split(",") if s]
     settings = {}
@@ -280,7 +293,8 @@ _OUTPUTS = {  # verb: (argument, its name in messages, checked only when it exis
     "cluster": [("run", "RUN", True)], "gallery": [("out", "--out", False)], "figures": [("out", "OUT", False)],
     "evaluate": [("out", "--out", False)], "translate": [("out", "OUT", False)], "cotypical": [("run", "RUN", True)],
     "benchmark-quality": [("work", "--work", False), ("out", "--out", False)],
-    "benchmark-speed": [("work", "--work", False), ("out", "--out", False)]}
+    "benchmark-speed": [("work", "--work", False), ("out", "--out", False)],
+    "benchmark-photos": [("work", "--work", False), ("out", "--out", False)]}
 
 def _check_out(path, shown:str):
     "Refuse an output folder that cannot be made or written to."
@@ -464,6 +478,11 @@ def parser() -> argparse.ArgumentParser:
     q = sub.add_parser("reproduce", help="run the paper's experiment notebooks with papermill and check their figures")
     q.add_argument("--profile", default="demo", choices=["demo", "paper"], help="demo: planted stand-ins on the CPU; paper: real data")
     q.add_argument("--only", default=None, help=f"comma-separated experiments (of: {', '.join(REGISTRY)})")
+    q.add_argument("--set", action="append", metavar="[NAME.]KEY=VALUE",
+                   help="a notebook parameter over the profile's, repeatable: KEY for every selected notebook that declares it, "
+                        "NAME.KEY for one experiment; VALUE is read as JSON when it parses (numbers, true, lists), '{name}' is "
+                        "the experiment's name; e.g. --set draws=50 --set cars.data_root=/data/cardb")
+    q.add_argument("--executed", default=None, help="folder for the executed notebooks (default: ./runs/experiments)")
     q.set_defaults(func=_cmd_reproduce)
 
     q = sub.add_parser("evaluate", help="score a run against the ground truth of a planted dataset")
@@ -511,6 +530,14 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--notes", default=None, help="a text file appended to quality.md (analysis of missed targets)")
     q.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting of BENCHMARK_SETTINGS, e.g. --set steps=400")
     q.set_defaults(func=_cmd_benchmark_quality)
+    q = sub.add_parser("benchmark-photos", help="mining real images (emoji planted on photographs) through the CLI, base vs finetuned")
+    q.add_argument("--work", default="runs/benchmark-photos", help="dataset, model and runs (rerunning resumes)")
+    q.add_argument("--out", default="figures/benchmark", help="where photos.json, photos.md and the figures go")
+    q.add_argument("--photos", default=None, help="the scikit-image wheel (default: ./runs/base-model/sources', `make base-model-sources`)")
+    q.add_argument("--emoji", default=None, help="the emoji-datasource-google tarball (default: ./runs/base-model/sources')")
+    q.add_argument("--notes", default=None, help="a text file appended to photos.md (analysis of missed targets)")
+    q.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting of PHOTO_SETTINGS, e.g. --set steps=800")
+    q.set_defaults(func=_cmd_benchmark_photos)
     q = sub.add_parser("benchmark-speed", help="typicality time against the bare UNet (CPU, small model; GPU, SD-1.5-sized UNet)")
     q.add_argument("--sections", default=",".join(DEFAULT_SECTIONS), help=f"comma-separated, of: {', '.join(SPEED_SECTIONS)}")
     q.add_argument("--out", default="figures/benchmark", help="where speed.json, speed.md and the plots go")

@@ -13,8 +13,9 @@ from .synth import load_groundtruth, GroundTruth
 from .typicality import load_index, load_typicality
 
 # %% auto #0
-__all__ = ['mask_scores', 'typicality_vs_groundtruth', 'patch_precision', 'label_area', 'auc_pr', 'blur_sigma', 'pointing_game',
-           'dilate', 'localisation', 'patch_kinds', 'patch_quality', 'cluster_quality', 'classifier_accuracy']
+__all__ = ['mask_scores', 'typicality_vs_groundtruth', 'patch_precision', 'label_area', 'auc_pr', 'blur_sigma', 'blur_map',
+           'pointing_game', 'dilate', 'localisation', 'patch_kinds', 'patch_quality', 'cluster_quality',
+           'classifier_accuracy']
 
 # %% ../nbs/10_evaluation.ipynb #47421169
 def _as_gt(data): return data if isinstance(data, GroundTruth) else load_groundtruth(data)
@@ -106,13 +107,19 @@ def blur_sigma(shape:tuple) -> float:
     "The Gaussian sigma, in pixels, of the visualisation blur for a map of this (H, W) shape."
     return BLUR_PER_PX * min(shape[:2])
 
+def blur_map(m:np.ndarray,             # a 2-D map
+             sigma:float|None=None,    # Gaussian sigma in pixels; default `blur_sigma(m.shape)`
+            ) -> np.ndarray:
+    "The map blurred (float64, half-sample reflected borders): the one blur of diffmine, scored by the pointing game and shown by the figures."
+    m = np.asarray(m, np.float64); sigma = blur_sigma(m.shape) if sigma is None else float(sigma)
+    return ndimage.gaussian_filter(m, sigma, mode="reflect") if sigma > 0 else m.copy()
+
 def pointing_game(m:np.ndarray,        # signed typicality map (H, W)
                   mask:np.ndarray,     # bool ground-truth mask
                   sigma:float|None=None, # blur in pixels; default `blur_sigma(m.shape)`
                  ) -> bool:
     "True when the highest pixel of the blurred map lies on the mask."
-    b = ndimage.gaussian_filter(np.asarray(m, np.float64), blur_sigma(m.shape) if sigma is None else sigma, mode="reflect")
-    return bool(np.asarray(mask, bool).flat[int(np.argmax(b))])
+    return bool(np.asarray(mask, bool).flat[int(np.argmax(blur_map(m, sigma)))])
 
 def dilate(mask:np.ndarray, px:int) -> np.ndarray:
     "The mask grown by `px` pixels (a square structuring element, 8-connected)."

