@@ -473,7 +473,7 @@ def _photo_row(kind:str, m:dict) -> dict:
                 shared_negT=g("-T", "shared_rate"))
 
 def photos_targets(res:dict) -> pd.DataFrame:
-    "The photo benchmark's targets (issue 17): precision@k of T against the oracle's (and alone) and the shared rate of T."
+    "The photo benchmark's targets: precision@k of T against the oracle's (and alone) and the shared rate of T."
     f, o, k = _photo_row("finetuned", res["finetuned"]), _photo_row("oracle", res["oracle"]), res["settings"]["k"]
     return pd.DataFrame([_target("photos", f"precision@{k} of T / the oracle's", f["p_T"] / o["p_T"], ">=", TARGETS["precision_vs_oracle"]),
                          _target("photos", f"precision@{k} of T", f["p_T"], ">=", TARGETS["precision_vs_oracle"]),

@@ -4,7 +4,7 @@
 
 # %% ../nbs/15_fashion.ipynb #c95867d2
 from __future__ import annotations
-import gzip
+import gzip, textwrap
 from pathlib import Path
 import numpy as np
 from PIL import Image
@@ -98,24 +98,20 @@ def confusion_figure(scores,                   # `classify_records` output (labe
                      labels:list,              # the class order of rows and columns
                      title:str|None=None):
     "The confusion matrix of typicality-as-classifier, rows = true class, normalised per row."
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt, seaborn as sns
     idx = {l: i for i, l in enumerate(labels)}
     c = np.zeros((len(labels), len(labels)))
     for l, p in zip(scores["label"], scores["pred"]): c[idx[str(l)], idx[str(p)]] += 1
     c = c / np.maximum(c.sum(1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(0.42 * len(labels) + 1.6, 0.42 * len(labels) + 1.0))
-    ax.imshow(c, cmap="Blues", vmin=0, vmax=1)
-    for i in range(len(labels)):
-        for j in range(len(labels)):
-            if c[i, j] >= 0.005:
-                ax.text(j, i, f"{100 * c[i, j]:.0f}", ha="center", va="center", fontsize=6,
-                        color="white" if c[i, j] > 0.5 else "black")
-    ax.set_xticks(range(len(labels))); ax.set_xticklabels(labels, rotation=45, ha="right", fontsize=7)
-    ax.set_yticks(range(len(labels))); ax.set_yticklabels(labels, fontsize=7)
+    cells = np.where(c >= 0.005, np.char.mod("%.0f", 100 * c), "")    # percent of the row; empty cells unlabelled
+    sns.heatmap(c, ax=ax, cmap="Blues", vmin=0, vmax=1, cbar=False, square=True, annot=cells, fmt="",
+                annot_kws=dict(fontsize=6), xticklabels=labels, yticklabels=labels)
+    ax.tick_params(labelsize=7); ax.set_xticklabels(labels, rotation=45, ha="right"); ax.set_yticklabels(labels, rotation=0)
     ax.set_xlabel("predicted: argmax over classes of T(x | c)", fontsize=7); ax.set_ylabel("true class", fontsize=7)
     acc = float(np.mean([str(l) == str(p) for l, p in zip(scores["label"], scores["pred"])])) if len(scores) else float("nan")
-    ax.set_title(title or f"typicality as a classifier: {len(scores)} held-out images, accuracy {acc:.2f} "
-                          f"(% of each row)", fontsize=8)
+    title = title or f"typicality as a classifier: {len(scores)} held-out images, accuracy {acc:.2f} (% of each row)"
+    ax.set_title("\n".join(textwrap.wrap(title, int(14 * fig.get_figwidth()))), fontsize=8)   # wrapped to the figure
     fig.tight_layout()
     return fig
 

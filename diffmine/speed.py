@@ -104,7 +104,7 @@ def _typicality_run(model, recs, out, draws, batch_size, **engine) -> _Clock:
     return clock
 
 # %% ../nbs/19_speed.ipynb #b65f3e25
-OVERHEAD_TARGET, GPU_TARGET = 1.15, 0.85     # issue 7: typicality / bare UNet time (CPU); throughput ratio (GPU)
+OVERHEAD_TARGET, GPU_TARGET = 1.15, 0.85     # typicality / bare UNet time (CPU); throughput ratio (GPU)
 
 def overhead_benchmark(work=None,                    # folder for the images and the runs (default: a temporary one)
                        images:int=8,                 # images per repeat
@@ -311,7 +311,7 @@ def gpu_plot(r:dict, out) -> list:
 SPEED_SECTIONS = {"overhead": overhead_section, "gpu": gpu_section}
 SPEED_PLOTS = {"overhead": overhead_plot, "gpu": gpu_plot}
 def adaptive_section(work, **settings) -> dict:
-    "`diffmine.adaptive.adaptive_benchmark` (issue 7, section 2) with its table and the sentence of speed.md."
+    "`diffmine.adaptive.adaptive_benchmark` (adaptive vs the full protocol) with its table and the sentence of speed.md."
     r = adaptive_benchmark(work, **settings)
     rows = adaptive_table(r).to_dict(orient="records")
     t = r["targets"]
@@ -327,7 +327,7 @@ def adaptive_section(work, **settings) -> dict:
 def adaptive_plot(r:dict, out) -> list: return [save_figure(adaptive_figure(r), Path(out)/"speed_adaptive")]
 
 def scaling_section(work, **settings) -> dict:
-    "`diffmine.baseline.scaling_benchmark` (issue 7, section 3): cost versus N of diffmine and the Doersch baseline."
+    "`diffmine.baseline.scaling_benchmark`: cost versus N of diffmine and the Doersch baseline."
     r = scaling_benchmark(work, **{"plot": Path(work)/"scaling.png", **settings})
     rows = [dict(method=m["title"], images=x["images"], seconds=x.get("seconds"), precision=x.get("precision"),
                  note=x.get("skipped", "")) for m in r["methods"].values() for x in m["sizes"]]

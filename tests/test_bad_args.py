@@ -1,6 +1,6 @@
 """Bad arguments are refused before anything is written, in the one error form `diffmine VERB: error: WHAT: problem`
 + `  -> fix` (exit code 2, no traceback); a `mine` that finds nothing keeps the good patches.csv; per-label file names
-never collide (issue 16). `diffmine.cli.main` runs in-process: no subprocess, no training."""
+never collide. `diffmine.cli.main` runs in-process: no subprocess, no training."""
 import os
 import numpy as np, pandas as pd, pytest
 

@@ -1,4 +1,4 @@
-"""Several processes (issue 7, section 4), launched for real with `torchrun` (2 CPU processes, gloo): typicality and
+"""Several processes, launched for real with `torchrun` (2 CPU processes, gloo): typicality and
 DIFT features are sharded idx[rank::world] and the merged outputs equal a single-process run file for file;
 finetuning trains with DistributedDataParallel through `accelerate` and saves a model that loads."""
 import os, subprocess, sys

@@ -1,4 +1,4 @@
-"""Fidelity of the data the paper profile mines (issue 13, items 6, 7, 8 and 11): G^3 reads only its four headings and
+"""Fidelity of the data the paper profile mines: G^3 reads only its four headings and
 the Geo experiments mine the paper's 10 countries x 1000 seeded random images; `balanced` is a seeded shuffle per
 label; Places365's validation layout is read and the Places paper profile mines it; the X-ray finetune trains on
 train_val_list.txt only."""

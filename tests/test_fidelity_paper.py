@@ -1,6 +1,6 @@
-"""Fidelity of the paper profile to the authors' checkpoints and protocol (issue 13, items 1, 2, 3, 4, 5, 9 and 10;
+"""Fidelity of the paper profile to the authors' checkpoints and protocol (the authors' training prompts,
 the paper profile's own finetune with the authors' recipe, Places365's nested class names, DIFT and adaptive
-typicality at the working resolution, GPU defaults), and the issue-16 checks of `compute_typicality` (nothing written before every argument is checked, mismatches named
+typicality at the working resolution, GPU defaults), and the checks of `compute_typicality` (nothing written before every argument is checked, mismatches named
 key by key, multi-label rows with a known label kept). Each test fails on the code before the fix it covers."""
 import json
 from pathlib import Path
@@ -257,7 +257,7 @@ def test_sd15_default_hub_id():
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Issue 16, in compute_typicality
+# In compute_typicality
 
 def test_a_refused_typicality_run_writes_nothing(tmp_path):
     recs = _images(tmp_path/"data", ["squares", "dots"])

@@ -1,5 +1,4 @@
-"""The pipeline on a model with Stable Diffusion 1.5's exact structure (issue 13, "Tests on a model with SD 1.5's
-structure"): `sd15_tiny` writes 4 down / 4 up blocks with cross-attention in three, a 4-level AutoencoderKL with
+"""The pipeline on a model with Stable Diffusion 1.5's exact structure: `sd15_tiny` writes 4 down / 4 up blocks with cross-attention in three, a 4-level AutoencoderKL with
 scaling factor 0.18215, SD's PNDM scheduler config, the real CLIP BPE tokenizer and a model_index.json, and no
 diffmine.json, as the hub folder of SD 1.5 is. Typicality, mining, DIFT, clustering, Plug-and-Play translation and
 co-typicality then run on it at smoke size (64 px images, 2 draws)."""

@@ -1,4 +1,4 @@
-"""The planted benchmark of real images (issue 17, `diffmine.synth.make_photo_planted`): real emoji planted per label on
+"""The planted benchmark of real images (`diffmine.synth.make_photo_planted`): real emoji planted per label on
 real photographs, with the ground truth of `make_planted`. Determinism, masks that match the pasted objects, shared
 objects in every label, each label's own emoji, refused arguments, resume, and the readers downstream."""
 import json

@@ -1,4 +1,4 @@
-"""Reliability (issue 8), as a user meets it, with real `diffmine` subprocesses: a dirty dataset (unreadable files,
+"""Reliability, as a user meets it, with real `diffmine` subprocesses: a dirty dataset (unreadable files,
 odd colour modes, rotated, tiny and huge images, spaces and non-ASCII in paths, an empty label folder) runs through
 finetune -> typicality -> mine -> cluster; runs killed with SIGKILL and rerun give bit-identical outputs; the same
 seed gives the same results; `--cache-dtype float16` halves the maps' bytes without changing the mined patches.

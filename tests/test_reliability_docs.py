@@ -1,4 +1,4 @@
-"""Issue 16: the documentation site (`make docs`, docs/build.py) on a few notebooks: built, every page opens in headless
+"""The documentation site (`make docs`, docs/build.py) on a few notebooks: built, every page opens in headless
 Chromium with all its images loaded, every internal link and image resolves to a file of the site, and the API
 reference documents the generated modules."""
 import html.parser, re, shutil, subprocess, sys, tempfile

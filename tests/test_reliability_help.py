@@ -1,4 +1,4 @@
-"""Issue 16: `--help` shows every default, and error hints name command-line verbs (`diffmine cluster RUN`), not
+"""`--help` shows every default, and error hints name command-line verbs (`diffmine cluster RUN`), not
 Python functions."""
 import argparse, ast, functools, re
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Issue 16, inputs that used to give a silent wrong result: a Hugging Face ImageFolder read as one label "train", a
+"""Inputs that used to give a silent wrong result: a Hugging Face ImageFolder read as one label "train", a
 dataset of one label, `cluster` with a model other than the run's, and gallery/figures on clusters made from an
 earlier patches.csv. `diffmine.cli.main` runs in-process on a small untrained model: no training."""
 import json

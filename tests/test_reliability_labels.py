@@ -1,4 +1,4 @@
-"""Issue 16: figures draw labels in any script (日本, Россия) without a missing-glyph warning: with a CJK font where one
+"""Figures draw labels in any script (日本, Россия) without a missing-glyph warning: with a CJK font where one
 is installed (Debian's fonts-droid-fallback, which `make install` adds as root), as code points where none is; never
 as boxes. Also the typicality colour bar, and '1 patch' rather than '1 patches'."""
 import logging, warnings
