@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, math, time, platform
 from pathlib import Path
 import numpy as np, pandas as pd, torch
-from .config import (DiffmineError, progress, format_prompt, atomic_write, write_json, save_npz, npz_complete,
+from .config import (DiffmineError, check_settings, progress, format_prompt, atomic_write, write_json, save_npz, npz_complete,
                              remove_temporaries, processes, dataset_spec,
                              N_DRAWS, SEED, PATCHES_PER_IMAGE, TOP_PER_LABEL, NUM_TRAIN_TIMESTEPS)
 from .data import BadInputs, BadImage, load_image
@@ -174,11 +174,7 @@ def adaptive_typicality(model:DiffusionModel, records:list, out,
     params = dict(draws=n, t_range=list(t_range), seed=seed, template=template, null_prompt=null_prompt,
                   model=str(model.source), resolution=resolution, dataset=dataset, cache_dtype=cache_dtype,
                   adaptive=settings)
-    if (out/"run.json").exists():
-        old = json.loads((out/"run.json").read_text())["params"]
-        if old != json.loads(json.dumps(params)):
-            raise DiffmineError(out, f"holds typicality computed with other settings ({old})",
-                                "use another output folder, or delete this one to recompute")
+    if (out/"run.json").exists(): check_settings(out, "typicality", json.loads((out/"run.json").read_text())["params"], params)
     write_json(out/"run.json", {"params": params})
     remove_temporaries(out); remove_temporaries(out/"maps"); remove_temporaries(out/_STATE)
     records, skipped = known_labels(model, records)

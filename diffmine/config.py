@@ -17,8 +17,8 @@ __all__ = ['NUM_TRAIN_TIMESTEPS', 'T_RANGE', 'T_RANGE_FULL', 'N_DRAWS', 'SEED', 
            'PNP_ATTN_LAYERS', 'COTYP_TOP', 'COTYP_DIMS', 'PNP_INVERSION_STEPS', 'DATASETS', 'LAYOUT_TO_DATASET',
            'PLACES365_SCENES', 'LABEL_STYLES', 'CHECKPOINTS', 'PAPER_FINETUNE', 'DatasetSpec', 'format_prompt',
            'dataset_spec', 'DiffmineError', 'positive', 'epoch_steps', 'FinetuneRecipe', 'atomic_write', 'file_digest',
-           'write_json', 'save_npz', 'npz_complete', 'remove_temporaries', 'read_table', 'Processes', 'processes',
-           'default_precision', 'quiet', 'progress']
+           'write_json', 'save_npz', 'npz_complete', 'remove_temporaries', 'settings_diff', 'check_settings',
+           'read_table', 'Processes', 'processes', 'default_precision', 'quiet', 'progress']
 
 # %% ../nbs/00_config.ipynb #d1a1bda2
 NUM_TRAIN_TIMESTEPS = 1000     # T of the DDPM noise schedule (Stable Diffusion 1.5)
@@ -250,6 +250,22 @@ def remove_temporaries(folder) -> list:
         else: p.unlink(missing_ok=True)
         gone.append(p)
     return gone
+
+# %% ../nbs/00_config.ipynb #7e8b4a0a
+def settings_diff(old:dict, new:dict) -> str:
+    "The keys whose values differ between two settings dicts, as `key: old -> new` (sorted, `; `-joined); '' if none."
+    old, new = json.loads(json.dumps(old, default=str)), json.loads(json.dumps(new, default=str))   # as stored on disk
+    return "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new), key=str)
+                     if old.get(k) != new.get(k))
+
+def check_settings(folder,             # the folder (or file) that holds earlier work
+                   what:str,           # what it holds, e.g. "typicality", "DIFT features"
+                   old:dict|None,      # the settings it was made with (None: nothing there yet)
+                   new:dict,           # the settings of this run
+                   fix:str="use another output folder, or delete this one to recompute"):
+    "Refuse to add to `folder` work made with other settings than `new`, naming the keys that differ."
+    diff = settings_diff(old, new) if old is not None else ""
+    if diff: raise DiffmineError(folder, f"holds {what} made with other settings ({diff})", fix)
 
 # %% ../nbs/00_config.ipynb #169e578e
 def read_table(path,             # a CSV file a stage wrote

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 import numpy as np, pandas as pd, torch
-from .config import (DiffmineError, positive, progress, format_prompt, write_json, save_npz, npz_complete,
+from .config import (DiffmineError, check_settings, positive, progress, format_prompt, write_json, save_npz, npz_complete,
                              remove_temporaries, processes,
                              DIFT_T, DIFT_UP_BLOCK, DIFT_ENSEMBLE)
 from .data import BadInputs, BadImage, load_image
@@ -135,11 +135,8 @@ def compute_features(model:DiffusionModel,
     resolution = run_working_resolution(model, run)                   # as typicality: 256 px Cars/Faces for a hub model
     params = _features_params(model, template, t, up_block, ensemble, seed, dtype, resolution)
     if (out/"params.json").exists():
-        old = json.loads((out/"params.json").read_text())
-        if old != params:
-            diff = ", ".join(f"{k}: {old.get(k)!r} -> {v!r}" for k, v in params.items() if old.get(k) != v)
-            raise DiffmineError(out, f"holds DIFT features computed with other settings ({diff})",
-                                "pass the same settings, or delete this features/ folder to recompute")
+        check_settings(out, "DIFT features", json.loads((out/"params.json").read_text()), params,
+                       "pass the same settings, or delete this features/ folder to recompute")
     if keys is not None:
         keys = list(dict.fromkeys(str(k) for k in keys))
         missing = sorted(set(keys) - set(index.key))

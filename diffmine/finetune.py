@@ -145,8 +145,7 @@ def finetune(records:list,                 # `Record`s of the training images (s
             with torch.no_grad(): x0 = model.encode_images(pixels)
             noise = torch.randn(x0.shape, generator=g).to(x0)
             t = torch.randint(0, T, (len(x0),), generator=g).to(x0.device)
-            xt = model.scheduler.add_noise(x0, noise, t)
-            target = noise if model.scheduler.config.prediction_type == "epsilon" else model.scheduler.get_velocity(x0, noise, t)
+            xt, target = model.noised(x0, noise, t)
             with acc.autocast():
                 pred = unet(xt, t, **model.conditioning(caps)).sample
             loss = F.mse_loss(pred.float(), target.float())

@@ -56,6 +56,11 @@ class DiffusionModel:
         "Prompt length in tokens (77 for CLIP; the spec may set a shorter one for small models)."
         return int(self.spec.get("max_length") or min(getattr(self.tokenizer, "model_max_length", 77), 77))
 
+    def noised(self, x0:torch.Tensor, eps:torch.Tensor, t:torch.Tensor) -> tuple:
+        "x_t and the UNet's training target at timesteps `t` (the noise, or the velocity under v-prediction): the scheduler's own formulas."
+        s = self.scheduler
+        return s.add_noise(x0, eps, t), (s.get_velocity(x0, eps, t) if s.config.prediction_type == "v_prediction" else eps)
+
     @property
     def latent_factor(self) -> int:
         "How many image pixels one UNet cell covers (8 for SD's VAE, 1 in pixel space)."

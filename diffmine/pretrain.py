@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from PIL import Image
 from diffusers import AutoencoderKL, UNet2DConditionModel
-from .config import DiffmineError, progress, atomic_write, write_json, remove_temporaries
+from .config import DiffmineError, check_settings, progress, atomic_write, write_json, remove_temporaries
 from .data import (Record, BadImage, load_image, load_records, skimage_photos, emoji_images, SKIMAGE_WHEEL,
                            EMOJI_PACKAGE)
 from .synth import make_standin, make_planted, photo_crop, STANDINS
@@ -173,9 +173,7 @@ def train_vae(records, out, steps:int=600, batch_size:int=16, lr:float=1e-3, see
         raise DiffmineError(out, "already holds an autoencoder run", "resume it, or choose another work folder")
     if state.exists():
         s = torch.load(state, weights_only=False)
-        if s.get("settings") != settings:
-            raise DiffmineError(out, f"holds an autoencoder run made with other settings ({s.get('settings')} -> {settings})",
-                                "remove that folder, or pass another work folder")
+        check_settings(out, "an autoencoder run", s.get("settings") or {}, settings, "remove that folder, or pass another work folder")
         vae.load_state_dict(s["vae"]); opt.load_state_dict(s["opt"]); step = s["step"]
         if step >= steps and (out/"vae"/"config.json").exists(): return AutoencoderKL.from_pretrained(out/"vae")
     if step == 0: atomic_write(log, lambda p: p.write_text("step,loss,psnr,colour,seconds\n"))

@@ -65,19 +65,19 @@ def missing_outputs(exp:Experiment, figures) -> list:
     return [o for o in exp.outputs if not (Path(figures)/o).exists()]
 
 # %% ../nbs/14_reproduce.ipynb #a8fc9213
-# experiment -> (data_root, layout, the authors' finetuned model, where the real data comes from)
+# experiment -> (data_root, the authors' finetuned model, where the real data comes from); its layout is its DatasetSpec's
 PAPER_DATA = {
-    "cars":   ("data/cardb", "cardb", "diff-mining/cardb",
+    "cars":   ("data/cardb", "diff-mining/cardb",
                "CarDB (Lee, Efros & Hebert 2013): ROOT/train.json + ROOT/train/ images"),
-    "faces":  ("data/ftt", "ftt", "diff-mining/ftt",
+    "faces":  ("data/ftt", "diff-mining/ftt",
                "Faces Through Time (Kaur et al. 2023): ROOT/train/<decade>/<image>"),
-    "geo":    ("data/g3", "g3", "diff-mining/g3",
+    "geo":    ("data/g3", "diff-mining/g3",
                "G^3 street view (Lee et al. 2023): ROOT/metadata.csv + ROOT/images/<id>/<heading>.jpg"),
-    "places": ("data/places365", "places", "diff-mining/places",
+    "places": ("data/places365", "diff-mining/places",
                "the Places365 validation set (the set the paper mines): ROOT/val_large/<image> + ROOT/places365_val.txt "
                "+ ROOT/categories_places365.txt (and, to finetune here, the high-resolution training images "
                "ROOT/<letter>/<category>/[<sub>/]<image>)"),
-    "xray":   ("data/chestxray14", "chestxray", "diff-mining/xray",
+    "xray":   ("data/chestxray14", "diff-mining/xray",
                "NIH ChestX-ray14: ROOT/Data_Entry_2017.csv, ROOT/BBox_List_2017.csv, split lists, ROOT/images/"),
 }
 SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"   # the pretrained model the authors finetuned
@@ -89,8 +89,8 @@ def _paper(name:str, **extra) -> dict:
     # the authors' checkpoints are prompted with their own training strings: load_model knows them by hub id
     # (diffmine.config.CHECKPOINTS); resolution = the working size the authors used (256 px Cars/Faces, else 512 px)
     # base, lr, batch_size, epochs: used only where the notebook finetunes here (model=""): SD 1.5, the authors' recipe
-    root, layout, model, _ = PAPER_DATA[name]
-    spec = dataset_spec(layout); recipe = PAPER_FINETUNE[spec.name]
+    root, model, _ = PAPER_DATA[name]
+    spec = dataset_spec(name); layout, recipe = spec.layout, PAPER_FINETUNE[spec.name]
     return dict(data_root=root, layout=layout, model=model, resolution=spec.resolution, draws=100,
                 limit=0, patch=0, n_clusters=32, ensemble=8, top=1000, device="cuda",
                 base=SD15, lr=recipe.lr, batch_size=recipe.batch_size, epochs=recipe.epochs, **extra)
@@ -115,7 +115,7 @@ def _experiment(name:str, outputs=FIGURES, demo:dict|None=None, paper:dict|None=
              **(paper or {})}
     demo, paper = ({k: v for k, v in p.items() if v is not None} for p in (demo, paper))  # None: the notebook's default
     if needs is None:
-        needs = dict(paper={"data_root": f"put {PAPER_DATA[data][3]} there", "model": "the authors' finetuned model",
+        needs = dict(paper={"data_root": f"put {PAPER_DATA[data][2]} there", "model": "the authors' finetuned model",
                             **({"base_model": "Stable Diffusion 1.5"} if "base_model" in paper else {})})
     return Experiment(name, f"nbs/experiments/{name}.ipynb", default=default, profiles=dict(demo=demo, paper=paper),
                       outputs=outputs, needs=needs)

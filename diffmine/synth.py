@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
-from .config import DiffmineError, atomic_write, write_json, progress
+from .config import DiffmineError, settings_diff, dataset_spec, atomic_write, write_json, progress
 from .data import G3_HEADINGS, skimage_photos, emoji_images, emoji_names, SKIMAGE_WHEEL, EMOJI_PACKAGE
 
 # %% auto #0
@@ -348,7 +348,7 @@ def _begin_planted(root:Path, meta:dict, rels:list, overwrite:bool) -> bool:
     old, params = _read_meta(root/GT_JSON), meta["params"]
     if old is not None and old.get("params") != params:
         if not overwrite:
-            raise DiffmineError(root/GT_JSON, f"holds a planted dataset made with other parameters {old.get('params')}",
+            raise DiffmineError(root/GT_JSON, f"holds a planted dataset made with other settings ({settings_diff(old.get('params') or {}, params)})",
                                 "pass overwrite=True (--overwrite) to replace it, or choose another folder")
         _remove_planted(root, old)
     elif old is None and root.is_dir() and any(root.iterdir()) and not overwrite:
@@ -585,7 +585,7 @@ def _write_standin(root, params:dict, kinds:dict, styles:dict,
     old = _read_meta(root/GT_JSON)
     if old is not None and old.get("params") != params:
         if not overwrite:
-            raise DiffmineError(root/GT_JSON, f"holds a dataset made with other parameters {old.get('params')}",
+            raise DiffmineError(root/GT_JSON, f"holds a dataset made with other settings ({settings_diff(old.get('params') or {}, params)})",
                                 "pass overwrite=True (--overwrite) to replace it, or choose another folder")
         _remove_standin(root, old) if "image_labels" in old else _remove_planted(root, old)
     elif old is None and root.is_dir() and any(root.iterdir()) and not overwrite:
@@ -824,7 +824,7 @@ def make_xray(root,                  # output folder, in the NIH ChestX-ray14 la
 
 # %% ../nbs/02_synth.ipynb #c8b8f9a6
 STANDINS = {"cars": make_cars, "faces": make_faces, "geo": make_geo, "places": make_places, "xray": make_xray}
-STANDIN_LAYOUTS = {"cars": "cardb", "faces": "ftt", "geo": "g3", "places": "places", "xray": "chestxray"}
+STANDIN_LAYOUTS = {name: dataset_spec(name).layout for name in STANDINS}   # each in its real dataset's layout
 
 def make_standin(name:str,  # a key of `STANDINS`
                  root,      # output folder

@@ -8,14 +8,14 @@ import json
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from PIL import Image
-from .config import (DiffmineError, positive, progress, format_prompt, atomic_write, write_json, save_npz, npz_complete,
+from .config import (DiffmineError, check_settings, positive, progress, format_prompt, atomic_write, write_json, save_npz, npz_complete,
                              dataset_spec, read_table, N_DRAWS, SEED, PATCHES_PER_IMAGE, N_CLUSTERS, DIFT_T, DIFT_UP_BLOCK,
                              DIFT_ENSEMBLE, PNP_STEPS, PNP_GUIDANCE, PNP_FEATURE_FRACTION, PNP_ATTN_FRACTION,
                              PNP_FEATURE_LAYER, PNP_ATTN_LAYERS, COTYP_TOP, COTYP_DIMS)
 from .data import Record, BadInputs, BadImage, load_image, label_names
 from .models import DiffusionModel, image_tensor, repeat_conditioning, cat_conditioning
 from .typicality import (compute_typicality, image_key, balanced, load_index, write_index,
-                                 load_typicality)
+                                 load_typicality, resolve_prompts)
 from .patches import pooled_scores, nms_boxes, default_patch_size, PATCH_COLUMNS
 from .features import compute_features, patch_descriptors
 from .clusters import cluster_patches
@@ -222,12 +222,6 @@ def pnp_translate(model:DiffusionModel,
 MANIFEST_COLUMNS = ["key", "file", "source_key", "source_rel", "source_path", "source_label", "target_label",
                     "target_prompt", "height", "width"]
 
-def _prompts(model, template, null_prompt, layout):
-    spec = dataset_spec(model.spec.get("dataset") or layout or "generic")
-    template = template or model.spec.get("template") or spec.template
-    null_prompt = null_prompt if null_prompt is not None else model.spec.get("null_prompt", spec.null_prompt)
-    return template, null_prompt
-
 def _to_uint8(x:torch.Tensor) -> np.ndarray:
     "An image tensor (3, H, W) in [-1, 1] as HxWx3 uint8."
     return ((x.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
@@ -259,7 +253,7 @@ def translate_dataset(model:DiffusionModel,
     "Translate every source image to every target label with Plug-and-Play; returns (and writes) the manifest."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     report = report if report is not None else BadInputs()
-    template, null_prompt = _prompts(model, template, null_prompt, layout)
+    template, null_prompt = resolve_prompts(model, template, null_prompt, layout)
     if negative_prompt is None: negative_prompt = ""
     if source_branch_prompt is None: source_branch_prompt = ""
     dataset = dataset_spec(model.spec.get("dataset") or layout or "generic").name
@@ -273,11 +267,8 @@ def translate_dataset(model:DiffusionModel,
                   model=str(model.source), resolution=int(resolution), dataset=dataset,
                   feature_layer=list(feature_layer) if feature_layer is not None else None)
     if (out/"run.json").exists():
-        old = json.loads((out/"run.json").read_text()).get("params", {})
-        if old != params:
-            diff = {k: (old.get(k), v) for k, v in params.items() if old.get(k) != v}
-            raise DiffmineError(out, f"holds translations made with other settings (old, new: {diff})",
-                                "use another output folder, or pass the same settings")
+        check_settings(out, "translations", json.loads((out/"run.json").read_text()).get("params", {}), params,
+                       "use another output folder, or pass the same settings")
     write_json(out/"run.json", {"params": params})
     records = balanced(records, limit)
     pairs = [(r, l) for r in records for l in labels]

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 from PIL import Image
-from .config import (DiffmineError, progress, format_prompt, atomic_write, write_json, save_npz, npz_complete,
+from .config import (DiffmineError, check_settings, progress, format_prompt, atomic_write, write_json, save_npz, npz_complete,
                              remove_temporaries, processes, read_table, positive, default_precision,
                              dataset_spec,
                              N_DRAWS, T_RANGE, SEED, NUM_TRAIN_TIMESTEPS)
@@ -105,18 +105,15 @@ class _Scorer:
         self.device, self.dtype = model.device, model.unet.dtype
         check_engine(self.device, precision)
         self.amp = None if precision == "fp32" else PRECISIONS[precision]
-        self.vpred = model.scheduler.config.prediction_type == "v_prediction"
         self._draws, self._conds = _LRU(4), _LRU(4)
 
     def split(self, t:torch.Tensor, eps:torch.Tensor) -> list:
         "Draws t (n,), eps (n, *shape) cut into UNet calls on the device, each as `batches` gives them."
         t, eps, bs = t.to(self.device), eps.to(self.device), self.batch_size  # one copy
-        a = self.model.scheduler.alphas_cumprod.to(torch.float32).to(self.device)[t].view(-1, 1, 1, 1)
-        sa, sb = a.sqrt(), (1 - a).sqrt()
-        return [(torch.cat([t[i:i + bs]] * 2), eps[i:i + bs], sa[i:i + bs], sb[i:i + bs]) for i in range(0, len(t), bs)]
+        return [(t[i:i + bs], eps[i:i + bs]) for i in range(0, len(t), bs)]
 
     def batches(self, shape:tuple) -> list:
-        "Per UNet call (t, t) (2b,), eps (b, *shape), sqrt(abar_t), sqrt(1 - abar_t) (b, 1, 1, 1); made once per shape."
+        "Per UNet call the timesteps t (b,) and the noise eps (b, *shape) on the device; made once per shape."
         return self._draws.get_or_make(tuple(shape), lambda: self.split(
             *draws(tuple(shape), self.n, self.t_range, self.model.scheduler.config.num_train_timesteps, self.seed)))
 
@@ -132,14 +129,13 @@ class _Scorer:
                    ):
         "Per UNet call, the null-minus-conditional squared error (b, h, w) of each draw (channel mean), on the device."
         shape = tuple(x0.shape[1:])
-        for t2, eps, sa, sb in batches:
+        for t, eps in batches:
             b = len(eps)
-            xt = sa * x0 + sb * eps
-            target = sa * eps - sb * x0 if self.vpred else eps
+            xt, target = self.model.noised(x0, eps, t)
             inp = torch.cat([xt, xt]).to(self.dtype)
             if self.channels_last: inp = inp.contiguous(memory_format=torch.channels_last)
             with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
-                pred = self.model.unet(inp, t2, **conditioning(b)).sample
+                pred = self.model.unet(inp, torch.cat([t, t]), **conditioning(b)).sample
             err = (pred.float().view(2, b, *shape) - target).pow(2).mean(2)     # (2, b, h, w): channel mean
             yield err[1] - err[0]                                              # null minus conditional
 
@@ -224,8 +220,8 @@ def balanced(records:list,
 
 # %% ../nbs/05_typicality.ipynb #fe21c6d8
 def resolve_prompts(model:DiffusionModel, template:str|None, null_prompt:str|None, layout:str|None) -> tuple:
-    "(template, null prompt): the ones given, else the model's own (its diffmine.json), else those of the layout's dataset."
-    spec = dataset_spec(layout or "generic")
+    "(template, null prompt): the ones given, else the model's own (its diffmine.json), else those of its dataset (or the layout's)."
+    spec = dataset_spec(model.spec.get("dataset") or layout or "generic")
     template = template or model.spec.get("template") or spec.template
     null_prompt = null_prompt if null_prompt is not None else model.spec.get("null_prompt", spec.null_prompt)
     return template, null_prompt
@@ -236,7 +232,7 @@ def prompts_source(model:DiffusionModel, template:str|None, layout:str|None) -> 
     if model.spec.get("template"):
         ck = model.spec.get("checkpoint")
         return f"the training strings of {ck}" if ck else "the model's diffmine.json"
-    return f"the {dataset_spec(layout or 'generic').name} dataset's template"
+    return f"the {dataset_spec(model.spec.get('dataset') or layout or 'generic').name} dataset's template"
 
 def check_t_range(t_range, name:str="t_range") -> tuple:
     "`t_range` as a (low, high) tuple of fractions of T with 0 <= low < high <= 1, else a `DiffmineError` naming it."
@@ -314,13 +310,8 @@ def compute_typicality(model:DiffusionModel, records:list, out,
                   model=str(model.source), resolution=resolution, dataset=dataset, cache_dtype=cache_dtype,
                   precision=precision, posterior=posterior)
     if (out/"run.json").exists():
-        old = {"cache_dtype": "float32", "precision": "fp32", "posterior": "mean",   # runs from before these options
-               **json.loads((out/"run.json").read_text())["params"]}
-        if old != params:
-            diff = "; ".join(f"{k}: {old.get(k)!r} -> {params.get(k)!r}" for k in sorted(set(old) | set(params))
-                             if old.get(k) != params.get(k))
-            raise DiffmineError(out, f"holds typicality computed with other settings ({diff})",
-                                "use another output folder, or delete this one to recompute")
+        check_settings(out, "typicality", {"cache_dtype": "float32", "precision": "fp32", "posterior": "mean",
+                                           **json.loads((out/"run.json").read_text())["params"]}, params)  # older runs lack these
     _same_images(out, records)
     group = processes()
     if group.main:
@@ -446,23 +437,19 @@ def label_typicality(model:DiffusionModel, x0:torch.Tensor, # clean latent (1, C
     "Image-level T(x | c) of every prompt (L,) and the number of draws each got (L,), all on shared draws."
     sched = model.scheduler
     t_all, eps_all = draws(tuple(x0.shape[1:]), n, t_range, sched.config.num_train_timesteps, seed)
-    abar = sched.alphas_cumprod.to(torch.float32)
     null, conds = model.conditioning(null_prompt), [model.conditioning(p) for p in prompts]
     x0, L = x0.float(), len(prompts)
     total, used = torch.zeros(L, dtype=torch.float64), torch.zeros(L, dtype=torch.long)
     alive = list(range(L))
-    vpred = sched.config.prediction_type == "v_prediction"
     i = 0
     while i < n:
         stop = min(n, i + batch_size)
         if prune and i < prune[0]: stop = min(stop, prune[0])             # a stage boundary ends a batch
-        t, eps = t_all[i:stop], eps_all[i:stop].to(x0.device)
+        t, eps = t_all[i:stop].to(x0.device), eps_all[i:stop].to(x0.device)
         b, k = len(t), len(alive) + 1
-        a = abar[t].to(x0.device).view(b, 1, 1, 1)
-        xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
-        target = a.sqrt() * eps - (1 - a).sqrt() * x0 if vpred else eps
+        xt, target = model.noised(x0, eps, t)
         kw = cat_conditioning(*[repeat_conditioning(c, b) for c in [null] + [conds[j] for j in alive]])
-        pred = model.unet(xt.repeat(k, 1, 1, 1).to(model.unet.dtype), t.repeat(k).to(x0.device), **kw).sample
+        pred = model.unet(xt.repeat(k, 1, 1, 1).to(model.unet.dtype), t.repeat(k), **kw).sample
         err = (pred.float() - target.repeat(k, 1, 1, 1)).pow(2).mean((1, 2, 3)).view(k, b).double().cpu()
         total[alive] += (err[0] - err[1:]).sum(1); used[alive] += b
         i = stop

@@ -189,7 +189,7 @@ def test_places_paper_profile_mines_the_validation_set():
     from diffmine.reproduce import REGISTRY, PAPER_DATA
     assert REGISTRY["places"].profiles["paper"]["split"] == "val"
     assert not REGISTRY["places"].profiles["demo"].get("split")
-    assert "val_large" in PAPER_DATA["places"][3] and "places365_val.txt" in PAPER_DATA["places"][3]
+    assert "val_large" in PAPER_DATA["places"][2] and "places365_val.txt" in PAPER_DATA["places"][2]
     (call,) = [c for c in _calls("nbs/experiments/places.ipynb", "experiment_data")
                if any(k.arg == "split" and ast.unparse(k.value) == "split or None" for k in c.keywords)]
 

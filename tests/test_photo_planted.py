@@ -177,7 +177,7 @@ def test_resume_and_overwrite(sources, tmp_path):
     (root/rel).unlink()
     _make(root, sources)                                                          # completes the folder
     assert (root/rel).read_bytes() == b and (root/GT_JSON).stat().st_mtime_ns == t
-    with pytest.raises(DiffmineError, match="made with other parameters"): _make(root, sources, seed=2)
+    with pytest.raises(DiffmineError, match="made with other settings"): _make(root, sources, seed=2)
     _make(root, sources, n_per_label=1, seed=2, overwrite=True)
     assert len(_files(root)) == len(PHOTO_LABELS) and not (root/rel).exists()       # the old images are gone
     assert len(load_groundtruth(root)) == len(PHOTO_LABELS)

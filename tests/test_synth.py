@@ -173,7 +173,7 @@ def test_interrupted_generation_resumes(tmp_path, monkeypatch):
 
 def test_other_params_need_overwrite(tmp_path):
     root = make_planted(tmp_path/"d", n_per_label=6, seed=1)
-    with pytest.raises(DiffmineError, match="made with other parameters"): make_planted(root, n_per_label=3, seed=1)
+    with pytest.raises(DiffmineError, match="made with other settings"): make_planted(root, n_per_label=3, seed=1)
     make_planted(root, n_per_label=3, seed=1, overwrite=True)
     assert len(list(root.rglob("*.png"))) == 12 and len(load_groundtruth(root)) == 12
     (tmp_path/"other").mkdir(); (tmp_path/"other"/"notes.txt").write_text("mine")

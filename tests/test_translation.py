@@ -153,3 +153,30 @@ def test_translation_figure_draws_labels_in_any_script(tmp_path):
     assert [a.get_title() for a in top] == ["dots", drawable("日本")]
     if len(label_fonts()) > 1:                                  # a CJK font is installed (make install adds one)
         assert top[1].get_title() == "日本" and len(top[1].title.get_fontfamily()) > 1
+
+
+@pytest.mark.parametrize("prediction", ["epsilon", "v_prediction"])
+def test_ddim_equals_diffusers_schedulers_where_they_apply(prediction):
+    """The hand-written DDIM (float64 updates; inversion on any grid, the union of the sampling and the inversion
+    timesteps) equals diffusers' DDIMScheduler and DDIMInverseScheduler on the uniform grids those two support. Under
+    v-prediction the inversion differs on purpose: the UNet, told timestep t, predicts v for noise level t, so diffmine
+    converts v to noise at level t; DDIMInverseScheduler converts it at the level of the latent it was given."""
+    from diffusers import DDIMScheduler, DDIMInverseScheduler
+    m = small_model(16, channels=(8, 16), max_length=8, seed=0)
+    m.scheduler.register_to_config(prediction_type=prediction, steps_offset=1)
+    x0 = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 0.5
+    cond, steps = m.conditioning("An image of dots."), 10
+    kw = dict(clip_sample=False, set_alpha_to_one=True, timestep_spacing="leading", steps_offset=1, prediction_type=prediction)
+    inv = DDIMInverseScheduler.from_config(m.scheduler.config, **kw); inv.set_timesteps(steps)
+    x, want_inv = x0.clone(), []
+    with torch.no_grad():
+        for t in inv.timesteps:
+            x = inv.step(m.unet(x, t.expand(1), **cond).sample, t, x).prev_sample; want_inv.append(x[0])
+    got_inv = tr.ddim_invert(m, x0, "An image of dots.", steps)
+    if prediction == "epsilon": torch.testing.assert_close(got_inv, torch.stack(want_inv), rtol=1e-4, atol=1e-5)
+    fwd = DDIMScheduler.from_config(m.scheduler.config, **kw); fwd.set_timesteps(steps)
+    x = got_inv[-1:].clone()
+    with torch.no_grad():
+        for t in fwd.timesteps: x = fwd.step(m.unet(x, t.expand(1), **cond).sample, t, x, eta=0.0).prev_sample
+    got = tr.ddim_sample(m, got_inv[-1:], "An image of dots.", steps, guidance=1.0)
+    torch.testing.assert_close(got, x, rtol=1e-4, atol=1e-5)

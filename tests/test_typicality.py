@@ -115,3 +115,26 @@ def test_a_run_folder_never_reuses_maps_of_other_image_files(model, tmp_path):
     assert {f.name: f.read_bytes() for f in (tmp_path/"run"/"maps").iterdir()} == before     # nothing rewritten
     assert (tmp_path/"run"/"run.json").read_bytes() == run_json
     assert len(compute_typicality(model, first[:3] + first[3:], tmp_path/"run", n=2, template="{label}", null_prompt="")) == 4
+
+
+@pytest.mark.parametrize("prediction", ["epsilon", "v_prediction"])
+def test_the_estimator_equals_the_formulas_written_out(prediction):
+    "T through the scheduler's add_noise / get_velocity equals sqrt(abar) x0 + sqrt(1 - abar) eps and the v target by hand."
+    from diffmine.models import repeat_conditioning, cat_conditioning
+    from diffmine.typicality import label_typicality
+    m = small_model(16, channels=(8, 16), max_length=8, seed=0)
+    m.scheduler.register_to_config(prediction_type=prediction)
+    x0 = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    t_all, eps_all = draws((3, 16, 16), 6)
+    a = m.scheduler.alphas_cumprod.float()[t_all].view(-1, 1, 1, 1)
+    xt = a.sqrt() * x0 + (1 - a).sqrt() * eps_all
+    target = a.sqrt() * eps_all - (1 - a).sqrt() * x0 if prediction == "v_prediction" else eps_all
+    kw = cat_conditioning(repeat_conditioning(m.conditioning("a cat"), 6), repeat_conditioning(m.conditioning(""), 6))
+    with torch.no_grad(): pred = m.unet(torch.cat([xt, xt]), torch.cat([t_all, t_all]), **kw).sample
+    err = (pred - torch.cat([target, target])).pow(2).mean(1)
+    want = (err[6:] - err[:6]).mean(0)
+    got, per_draw = typicality_map(m, x0, "a cat", "", n=6, batch_size=4)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(per_draw, (err[6:] - err[:6]).mean((1, 2)), rtol=1e-5, atol=1e-6)
+    image_level, used = label_typicality(m, x0, ["a cat"], "", n=6, batch_size=4)
+    torch.testing.assert_close(image_level[0], want.mean(), rtol=1e-4, atol=1e-7)
