@@ -469,8 +469,8 @@ def _photo_row(kind:str, m:dict) -> dict:
     loc, pq = m["localisation"], m["patches"]
     g = lambda rk, key: pq.get(rk, {}).get(key, math.nan)
     return dict(model=kind, ap=loc["ap"], pointing=loc["pointing"], p_T=g("T", "precision"), p_rand=g("rand", "precision"),
-                p_negT=g("-T", "precision"), area=m["element_area"], hit_T=g("T", "hit"), shared_T=g("T", "shared_rate"),
-                shared_negT=g("-T", "shared_rate"))
+                p_negT=g("-T", "precision"), area=m["element_area"], hit_T=g("T", "hit"), own_T=g("T", "own_rate"),
+                shared_T=g("T", "shared_rate"), shared_negT=g("-T", "shared_rate"))
 
 def photos_targets(res:dict) -> pd.DataFrame:
     "The photo benchmark's targets: precision@k of T against the oracle's (and alone) and the shared rate of T."
@@ -489,7 +489,8 @@ def photos_markdown(res:dict) -> str:
            "every number is in photos.json.", "", "Settings: " + ", ".join(f"{k}={v}" for k, v in st.items()), "",
            f"Objects (emoji names): {objs}.", "", "Commands (each a child process):", "",
            *[f"    {c}" for c in res["commands"]], "", _md(rows), "",
-           "Columns as in quality.md; `shared_negT` the share of -T patches whose dominant element is a shared one.", "",
+           "Columns as in quality.md; `own_T` the share of T patches whose dominant object (at least a quarter of the "
+           "patch) is one of the label's own; `shared_negT` the share of -T patches whose dominant object is a shared one.", "",
            "## Targets", "", _md(photos_targets(res)), ""]
     if res.get("notes"): out += ["## Notes", "", res["notes"], ""]
     return "\n".join(out)

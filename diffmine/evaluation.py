@@ -160,17 +160,18 @@ def patch_kinds(patches:pd.DataFrame, # mined patches (rel, label, x0, y0, x1, y
                 gt,                   # the `GroundTruth` of the planted dataset
                 min_cover:float=0.25, # a kind must cover this share of the patch to be its dominant kind
                ) -> pd.DataFrame:
-    "Per patch: dominant element kind (0 = background), whether it is shared, label-pixel fraction, centre hit."
+    "Per patch: dominant element kind (0 = background), whether it is shared or the patch label's own, label-pixel fraction, centre hit."
     out = []
     for r in patches.itertuples():
-        if r.rel not in gt.rels: out.append((-1, False, math.nan, math.nan)); continue
+        if r.rel not in gt.rels: out.append((-1, False, False, math.nan, math.nan)); continue
         sl = (slice(int(r.y0), int(r.y1)), slice(int(r.x0), int(r.x1)))
         km, lm = gt.mask(r.rel)[sl], gt.label_mask(r.rel, r.label)[sl]
         ids, n = np.unique(km[km > 0], return_counts=True)
         kind = int(ids[np.argmax(n)]) if len(n) and n.max() >= min_cover * km.size else 0
         shared = kind > 0 and gt.kinds[kind]["label"] is None
-        out.append((kind, bool(shared), float(lm.mean()), float(lm[lm.shape[0] // 2, lm.shape[1] // 2])))
-    return pd.DataFrame(out, columns=["kind", "shared", "precision", "hit"], index=patches.index)
+        own = kind > 0 and gt.kinds[kind]["label"] == r.label
+        out.append((kind, bool(shared), bool(own), float(lm.mean()), float(lm[lm.shape[0] // 2, lm.shape[1] // 2])))
+    return pd.DataFrame(out, columns=["kind", "shared", "own", "precision", "hit"], index=patches.index)
 
 def patch_quality(patches:pd.DataFrame, # a patches table (`mine_patches`), any rankings
                   data,                 # the planted dataset (folder or `GroundTruth`)
@@ -185,8 +186,8 @@ def patch_quality(patches:pd.DataFrame, # a patches table (`mine_patches`), any 
     res = {}
     for rk, g in top.groupby("ranking", sort=False):
         per = {l: dict(n=int(len(h)), precision=float(h.precision.mean()), hit=float(h.hit.mean()),
-                       shared_rate=float(h.shared.mean())) for l, h in g.groupby("label")}
-        res[rk] = dict(k=k, **{m: float(np.mean([v[m] for v in per.values()])) for m in ("precision", "hit", "shared_rate")},
+                       shared_rate=float(h.shared.mean()), own_rate=float(h.own.mean())) for l, h in g.groupby("label")}
+        res[rk] = dict(k=k, **{m: float(np.mean([v[m] for v in per.values()])) for m in ("precision", "hit", "shared_rate", "own_rate")},
                        per_label=per)
     return res
 

@@ -14,7 +14,7 @@ from .models import BASE_NAME
 
 # %% auto #0
 __all__ = ['PAPER_DATA', 'SD15', 'FIGURES', 'G3_PAPER', 'DEMO', 'FASHION_NEEDS', 'REGISTRY', 'Experiment', 'repo_root',
-           'run_notebook', 'missing_outputs', 'parse_settings', 'notebook_parameters', 'check_settings',
+           'run_notebook', 'missing_outputs', 'parse_settings', 'notebook_parameters', 'check_parameters',
            'experiment_params', 'model_available', 'finetune_plan', 'preflight', 'reproduce', 'machine']
 
 # %% ../nbs/14_reproduce.ipynb #f491cfe5
@@ -173,7 +173,7 @@ def notebook_parameters(e:Experiment, root=None) -> set:
     if not nb.exists(): nb = repo_root()/e.notebook      # `root` holds only the data (preflight's tests)
     return set(pm.inspect_notebook(str(nb)))
 
-def check_settings(exps:list, params:dict|None, root=None) -> None:
+def check_parameters(exps:list, params:dict|None, root=None) -> None:
     "Refuse a setting that no selected experiment's notebook declares, or one for an experiment that is not selected."
     if not params: return
     declared = {e.name: notebook_parameters(e, root) for e in exps}
@@ -239,7 +239,7 @@ def preflight(exps:list, profile:str, root=None,
              ) -> list:
     "Raise a `DiffmineError` listing every missing input (data, model) of `exps` under `profile`, else say what will run."
     root = Path(root or repo_root()); problems, plan = [], []
-    check_settings(exps, params, root)
+    check_parameters(exps, params, root)
     for e in exps:
         if profile not in e.profiles:
             problems.append(f"{e.name}: no '{profile}' profile (have: {', '.join(e.profiles)})"); continue
