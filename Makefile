@@ -10,7 +10,7 @@
 #   diffmine reproduce --only fashion_mnist   the pipeline on real images, Fashion-MNIST (needs `make fashion-mnist`), not part of make demo
 #   make benchmark-quality   every ground-truth metric, base vs finetuned, on the stand-ins + Fashion-MNIST on all 10,000 test images
 #                            (about 2.5 hours on 2 CPU cores; `diffmine benchmark-quality --datasets none` runs only Fashion-MNIST)
-#   make benchmark-photos    mining real images (emoji on photographs) through the CLI, base vs finetuned (about 15 min)
+#   make benchmark-photos    mining real images (emoji on photographs) through the CLI, base vs finetuned (about 75 min)
 #   make benchmark-speed     typicality against the bare UNet (CPU small model; GPU SD-1.5-sized UNet, CUDA only), adaptive
 #                            typicality, cost versus N against the Doersch et al. baseline (about an hour on 2 CPU cores; SPEED=overhead for minutes)
 SHELL := /bin/bash
@@ -129,7 +129,7 @@ benchmark-quality: install fashion-mnist
 	$(BIN)/diffmine benchmark-quality --work $(BENCH_WORK) --out figures/benchmark $(if $(wildcard figures/benchmark/notes.md),--notes figures/benchmark/notes.md)
 
 # Mining real images (emoji planted on photographs) through the diffmine CLI: figures/benchmark/photos.json and photos.md
-# (about 15 min on 2 CPU cores). Resumes from runs/benchmark-photos.
+# (about 75 min on 2 CPU cores, 65 of them the finetune). Resumes from runs/benchmark-photos.
 benchmark-photos: install base-model-sources
 	$(BIN)/diffmine benchmark-photos --work runs/benchmark-photos --out figures/benchmark $(if $(wildcard figures/benchmark/photos_notes.md),--notes figures/benchmark/photos_notes.md)
 
