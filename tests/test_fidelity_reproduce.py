@@ -42,7 +42,6 @@ def _places_val(root):
     return root
 
 
-@pytest.mark.slow
 def test_reproduce_the_paper_profile_on_the_sd15_structure(tmp_path):
     from diffmine.reproduce import reproduce, REGISTRY, parse_settings
     try: clip_bpe_file()
