@@ -148,7 +148,7 @@ def test_resume_and_overwrite(standins, tmp_path):
     assert _files(root) == files                                    # completed with identical files
     t = (root/GT_JSON).stat().st_mtime_ns
     make_standin("cars", root, n_per_label=3); assert (root/GT_JSON).stat().st_mtime_ns == t
-    with pytest.raises(DiffmineError, match="other parameters"): make_standin("cars", root, n_per_label=4)
+    with pytest.raises(DiffmineError, match=r"other settings \(n_per_label: 3 -> 4\)"): make_standin("cars", root, n_per_label=4)
     make_standin("cars", root, n_per_label=2, overwrite=True)
     assert len(load_records(root)) == 16 and len(list((root/"train").iterdir())) == 16
     with pytest.raises(DiffmineError, match="no stand-in named"): make_standin("imagenet", tmp_path/"x")
