@@ -253,7 +253,7 @@ def remove_temporaries(folder) -> list:
 
 # %% ../nbs/00_config.ipynb #7e8b4a0a
 def settings_diff(old:dict, new:dict) -> str:
-    "The keys whose values differ between two settings dicts, as `key: old -> new` (sorted, `; `-joined); '' if none."
+    "The keys whose values differ between two settings dicts, as `key: old -> new`, sorted and joined by semicolons; empty if none."
     old, new = json.loads(json.dumps(old, default=str)), json.loads(json.dumps(new, default=str))   # as stored on disk
     return "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new), key=str)
                      if old.get(k) != new.get(k))
