@@ -4,16 +4,16 @@
 
 # %% ../nbs/17_adaptive.ipynb #11dc0956
 from __future__ import annotations
-import json, math, time, platform
+import math, time, platform
 from pathlib import Path
 import numpy as np, pandas as pd, torch
-from .config import (DiffmineError, check_settings, progress, format_prompt, atomic_write, write_json, save_npz, npz_complete,
+from .config import (DiffmineError, progress, format_prompt, atomic_write, save_npz, npz_complete,
                              remove_temporaries, processes, dataset_spec,
                              N_DRAWS, SEED, PATCHES_PER_IMAGE, TOP_PER_LABEL, NUM_TRAIN_TIMESTEPS)
 from .data import BadInputs, BadImage, load_image
 from .models import DiffusionModel, image_tensor
-from .typicality import (image_key, original_size, balanced, write_index, load_index, resolve_prompts,
-                                 known_labels, difference_maps)
+from .runfolder import RunFolder, image_key, load_index
+from .typicality import original_size, balanced, resolve_prompts, check_t_range, known_labels, difference_maps
 from .patches import pooled_scores, nms_boxes, default_patch_size
 
 # %% auto #0
@@ -153,7 +153,7 @@ def adaptive_typicality(model:DiffusionModel, records:list, out,
                         limit:int|None=None, report:BadInputs|None=None, cache_dtype:str="float32",
                        ) -> pd.DataFrame:
     "Typicality of every record, spending UNet evaluations where they can change the per-label top K; returns the index."
-    out = Path(out); (out/"maps").mkdir(parents=True, exist_ok=True); (out/_STATE).mkdir(exist_ok=True)
+    out = Path(out); run = RunFolder(out)
     report = report if report is not None else BadInputs()
     if processes().world > 1:
         raise DiffmineError("adaptive typicality", "runs in one process (its stages need every image's statistics)",
@@ -162,7 +162,7 @@ def adaptive_typicality(model:DiffusionModel, records:list, out,
         raise DiffmineError(f"cache_dtype={cache_dtype!r}", "unknown cache dtype", "use 'float32' or 'float16'")
     template, null_prompt = resolve_prompts(model, template, null_prompt, layout)
     dataset = dataset_spec(model.spec.get("dataset") or layout or "generic").name
-    t_range = tuple(t_range or dataset_spec(dataset).t_range)
+    t_range = check_t_range(t_range or dataset_spec(dataset).t_range)
     resolution = model.working_resolution(dataset)                 # as compute_typicality: 256 px Cars/Faces for a hub model
     evals_per_unit = 4 if antithetic else 2
     sizes = stage_sizes(first, n // 2 if antithetic else n)
@@ -174,9 +174,8 @@ def adaptive_typicality(model:DiffusionModel, records:list, out,
     params = dict(draws=n, t_range=list(t_range), seed=seed, template=template, null_prompt=null_prompt,
                   model=str(model.source), resolution=resolution, dataset=dataset, cache_dtype=cache_dtype,
                   adaptive=settings)
-    if (out/"run.json").exists(): check_settings(out, "typicality", json.loads((out/"run.json").read_text())["params"], params)
-    write_json(out/"run.json", {"params": params})
-    remove_temporaries(out); remove_temporaries(out/"maps"); remove_temporaries(out/_STATE)
+    run.start("typicality", params)                                # refuses other settings before writing anything
+    (out/_STATE).mkdir(exist_ok=True); remove_temporaries(out/_STATE)
     records, skipped = known_labels(model, records)
     for path, reason in skipped: report.add(path, reason)
     records = balanced(records, limit)
@@ -246,30 +245,28 @@ def adaptive_typicality(model:DiffusionModel, records:list, out,
         per = np.concatenate([d for _, d, _ in st]).astype(np.float32)
         ev = sum(e for _, _, e in st)
         prompt = format_prompt(template, r.labels)
-        save_npz(out/"maps"/f"{key}.npz", dict(map=m.astype(cache_dtype), size=np.array(v["size"]), per_draw=per,
-                 rel=r.rel, label=r.label, prompt=prompt, path=str(r.path), draws=np.array(len(per)), evals=np.array(ev)))
+        run.save_map(key, m, v["size"], per, r.rel, r.label, prompt, r.path, cache_dtype,
+                     draws=np.array(len(per)), evals=np.array(ev))
         mean, se = image_stats(stages)
         rows.append(dict(key=key, rel=r.rel, label=r.label, draws=len(per), evals=ev, stages=len(stages),
                          gap=gap[key], settled=bool(gap[key] >= z), typicality=mean, stderr=se))
-    known = {f"{k}.npz" for k in keys}
-    for f in sorted((out/"maps").glob("*.npz")):                              # maps of images no longer in the run
-        if f.name not in known: f.unlink()
+    run.keep_maps(keys)                                                        # maps of images no longer in the run go
     per_img = pd.DataFrame(rows)
     atomic_write(out/"adaptive.csv", lambda p: per_img.to_csv(p, index=False))
     total = int(per_img.evals.sum())
     cost = dict(images=len(keys), unet_evals=total, evals_per_image=total / len(keys), full_protocol_evals=2 * n * len(keys),
                 saving=2 * n * len(keys) / total, budget_evals=total_budget, settled=int(per_img.settled.sum()),
                 thresholds={l: (t if math.isfinite(t) else None) for l, t in tau.items()}, stages=log)
-    write_json(out/"run.json", {"params": params, "cost": cost})
-    df = write_index(out, report)
+    run.update(cost=cost)
+    df = run.write_index(report)
     report.save(out)
     return df
 
 def adaptive_cost(run) -> dict:
     "The `cost` section of an adaptive run's `run.json` (UNet evaluations, saving, stages)."
-    f = Path(run)/"run.json"
-    cost = json.loads(f.read_text()).get("cost") if f.exists() else None
-    if cost is None: raise DiffmineError(f, "not an adaptive typicality run", "run `diffmine typicality ... --adaptive`")
+    run = RunFolder(run)
+    cost = run.record().get("cost")
+    if cost is None: raise DiffmineError(run.record_file, "not an adaptive typicality run", "run `diffmine typicality ... --adaptive`")
     return cost
 
 # %% ../nbs/17_adaptive.ipynb #dc5ff723

@@ -15,14 +15,15 @@ from .data import BadInputs, BadImage, load_image, load_records
 from .synth import make_planted, PLANTED_LABELS
 from .models import load_model
 from .finetune import finetune
-from .typicality import compute_typicality, image_key, original_size
+from .runfolder import image_key
+from .typicality import compute_typicality, original_size
 from .patches import PATCH_COLUMNS, default_patch_size, mine_patches
 from .evaluation import patch_quality, label_area
 
 # %% auto #0
-__all__ = ['HOG_BINS', 'hog_cells', 'rgb_to_lab', 'PatchGeometry', 'patch_geometry', 'patch_descriptors', 'PatchBank',
-           'patch_bank', 'sample_seeds', 'nearest_images', 'rank_seeds', 'image_folds', 'detect', 'train_detector',
-           'mine_doersch', 'fit_exponent', 'scaling_plot', 'scaling_benchmark', 'scaling_markdown']
+__all__ = ['HOG_BINS', 'hog_cells', 'rgb_to_lab', 'PatchGeometry', 'patch_geometry', 'hog_descriptors', 'PatchBank', 'patch_bank',
+           'sample_seeds', 'nearest_images', 'rank_seeds', 'image_folds', 'detect', 'train_detector', 'mine_doersch',
+           'fit_exponent', 'scaling_plot', 'scaling_benchmark', 'scaling_markdown']
 
 # %% ../nbs/18_baseline.ipynb #b261ab43
 def _as_batch(img) -> torch.Tensor:
@@ -90,7 +91,7 @@ def patch_geometry(k:int,              # wanted patch side in working pixels
     cell = max(2, round(k / cells))
     return PatchGeometry(cell * max(2, round(k / cell)), cell, stride)
 
-def patch_descriptors(img,                 # (B, H, W, 3) images of one size, or a (B, 3, H, W) tensor
+def hog_descriptors(img,                 # (B, H, W, 3) images of one size, or a (B, 3, H, W) tensor
                       g:PatchGeometry,
                       colour:float=1.0,    # weight of the colour thumbnail against the (unit-norm) HOG part
                       eps:float=0.02,      # mean gradient magnitude per pixel below which a patch counts as flat
@@ -169,7 +170,7 @@ def patch_bank(records:list,             # `Record`s; an image with several labe
                     imgs.append(np.asarray(im)); kept.append(r)
                 bar.update(len(rs[j:j + batch_size]))
                 if not kept: continue
-                d, (ys, xs), e = patch_descriptors(np.stack(imgs), g, colour)
+                d, (ys, xs), e = hog_descriptors(np.stack(imgs), g, colour)
                 yy, xx = torch.meshgrid(ys, xs, indexing="ij")
                 corner = torch.stack([yy.reshape(-1), xx.reshape(-1)], 1)
                 for i, r in enumerate(kept):

@@ -12,12 +12,13 @@ from .data import Record, load_records, label_names
 from .synth import make_standin, load_groundtruth, STANDINS, STANDIN_LAYOUTS
 from .models import load_model, BASE_NAME, BASE_MODEL
 from .finetune import finetune, latest_checkpoint
-from .typicality import compute_typicality, classify_records, balanced, load_index
+from .runfolder import RunFolder, load_index
+from .typicality import compute_typicality, classify_records, balanced
 from .patches import mine_patches, default_patch_size, synthetic_run, load_patches
 from .clusters import cluster_run
-from .fashion import export_fashion_mnist, fashion_mnist_dir, confusion_figure, FASHION_CLASSES
+from .data import export_fashion_mnist, fashion_mnist_dir, FASHION_CLASSES
 from .evaluation import localisation, patch_quality, cluster_quality, label_area, classifier_accuracy, typicality_vs_groundtruth
-from .figures import patches_figure, typicality_figure, save_figure
+from .figures import patches_figure, typicality_figure, save_figure, confusion_figure
 
 # %% auto #0
 __all__ = ['BENCHMARK_SETTINGS', 'TARGETS', 'PHOTO_SETTINGS', 'base_caption', 'standins', 'train_base', 'finetune_standin',
@@ -176,7 +177,7 @@ def finetune_sweep(name:str="cars",                # the stand-in
             key = f"{tag}_s{s}_d{draws}_n{n}"
             if key in res: continue
             run = work/f"typ_{key}"
-            done = (run/"index.csv").exists() and len(load_index(run)) == n
+            done = RunFolder(run).index_file.exists() and len(load_index(run)) == n
             if not done:
                 last = latest_checkpoint(work/f"model_{tag}")
                 at = json.loads((last/"diffmine_step.json").read_text())["step"] if last else 0

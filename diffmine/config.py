@@ -294,24 +294,23 @@ class Processes:
     def barrier(self):
         "Wait until every process of the group gets here."
         if self.world > 1:
-            import torch.distributed as dist
-            dist.barrier()
+            from accelerate import PartialState
+            PartialState().wait_for_everyone()
     def gather(self, obj) -> list:
         "`obj` of every process, in rank order (every process gets the list)."
         if self.world == 1: return [obj]
-        import torch.distributed as dist
-        out = [None] * self.world
-        dist.all_gather_object(out, obj)
-        return out
+        from accelerate.utils import gather_object
+        return gather_object([obj])
 
 def processes() -> Processes:
-    "The group of processes this one belongs to, joined on first use (see above)."
+    "The group of processes this one belongs to: accelerate's `PartialState`, joined on first use (see above)."
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
     if world <= 1: return Processes()
-    import datetime, torch.distributed as dist
-    if not dist.is_initialized():
-        dist.init_process_group("gloo", timeout=datetime.timedelta(hours=24))
-    return Processes(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0") or 0))
+    import datetime, torch
+    from accelerate import PartialState
+    # as `diffmine.finetune` joins it (gloo on CPU machines, NCCL on GPU ones): whichever joins first, the group is the same
+    state = PartialState(cpu=not torch.cuda.is_available(), timeout=datetime.timedelta(hours=24))
+    return Processes(state.process_index, state.num_processes, state.local_process_index)
 
 # %% ../nbs/00_config.ipynb #82a92707
 def default_precision(device) -> str:

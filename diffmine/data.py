@@ -4,23 +4,25 @@
 
 # %% ../nbs/01_data.ipynb #c4acad69
 from __future__ import annotations
-import io, os, csv, json, posixpath, string, tarfile, warnings, zipfile, zlib
+import io, os, csv, gzip, json, posixpath, string, tarfile, warnings, zipfile, zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageOps, UnidentifiedImageError
-from .config import DiffmineError, atomic_write, progress
+from .config import DiffmineError, atomic_write, progress, write_json, FASHION_DIR
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'SIDECARS', 'EMPTY_LABEL', 'G3_HEADINGS', 'G3_PAPER_COUNTRIES', 'G3_PAPER_PER_COUNTRY', 'PLACES_VAL_DIR',
            'PLACES_VAL_LIST', 'PLACES_CATEGORY_LIST', 'NIH_ENTRY_FILES', 'NIH_BOX_FILE', 'NIH_SPLIT_FILES',
            'NIH_BOX_COLUMNS', 'BOX_LABEL_FIX', 'HF_SPLITS', 'HF_METADATA', 'HF_LABEL_COLUMNS', 'LAYOUTS',
-           'SKIMAGE_WHEEL', 'EMOJI_PACKAGE', 'EMOJI_DIR', 'Record', 'BadInputs', 'BadImage', 'load_image',
-           'is_image_file', 'load_folder', 'load_csv', 'load_cardb', 'load_ftt', 'load_g3', 'shuffle_by_label',
-           'sample_records', 'load_places', 'load_chestxray', 'load_imagefolder', 'detect_layout', 'load_records',
-           'label_names', 'require_labels', 'archive_images', 'skimage_photos', 'emoji_images', 'emoji_names']
+           'SKIMAGE_WHEEL', 'EMOJI_PACKAGE', 'EMOJI_DIR', 'FASHION_CLASSES', 'Record', 'BadInputs', 'BadImage',
+           'load_image', 'is_image_file', 'load_folder', 'load_csv', 'load_cardb', 'load_ftt', 'load_g3',
+           'shuffle_by_label', 'sample_records', 'load_places', 'load_chestxray', 'load_imagefolder', 'detect_layout',
+           'load_records', 'label_names', 'require_labels', 'archive_images', 'skimage_photos', 'emoji_images',
+           'emoji_names', 'read_idx', 'fashion_mnist_dir', 'load_fashion_mnist', 'export_fashion_mnist', 'write_idx',
+           'subset_fashion_mnist']
 
 # %% ../nbs/01_data.ipynb #210de011
 @dataclass
@@ -903,3 +905,82 @@ def emoji_names(src) -> dict:
     except ValueError: return {}
     return {str(e["image"])[:-4]: e.get("short_name") or e.get("name") or str(e["image"])[:-4]
             for e in table if isinstance(e, dict) and str(e.get("image", "")).endswith(".png")}
+
+# %% ../nbs/01_data.ipynb #a9bf3b1f
+FASHION_CLASSES = ("t-shirt or top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
+                   "ankle boot")                          # the dataset's label order ("T-shirt/top": no '/' in folder names)
+_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+          "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+
+def read_idx(path) -> np.ndarray:
+    "An unsigned-byte idx file (gzipped or not) as a numpy array of its stated shape."
+    path = Path(path)
+    try: raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
+    except OSError as e: raise DiffmineError(path, f"cannot be read ({e})", "reinstall the dataset package") from None
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] != 8:
+        raise DiffmineError(path, "is not an unsigned-byte idx file", "pass a Fashion-MNIST/MNIST idx file")
+    nd = raw[3]; shape = tuple(int.from_bytes(raw[4 + 4*i: 8 + 4*i], "big") for i in range(nd))
+    data = np.frombuffer(raw, np.uint8, offset=4 + 4*nd)
+    if data.size != int(np.prod(shape)):
+        raise DiffmineError(path, f"holds {data.size} values, its header promises {shape}", "the file is truncated: reinstall it")
+    return data.reshape(shape)
+
+def fashion_mnist_dir(folder=None) -> Path:
+    "The folder of the Fashion-MNIST idx files, or an error that says how to install them."
+    d = Path(folder) if folder else FASHION_DIR
+    missing = [f for fs in _FILES.values() for f in fs if not (d/f).is_file()]
+    if missing:
+        raise DiffmineError(d, f"Fashion-MNIST is not there (missing {', '.join(missing)})",
+                            "install it: `sudo apt-get install dataset-fashion-mnist` (or `make fashion-mnist`), "
+                            "or pass the folder holding the four idx .gz files")
+    return d
+
+def load_fashion_mnist(split:str="test", folder=None) -> tuple:
+    "Images (N, 28, 28) uint8 and labels (N,) uint8 of one split ('train' or 'test')."
+    if split not in _FILES: raise DiffmineError(split, "unknown Fashion-MNIST split", "use 'train' or 'test'")
+    d = fashion_mnist_dir(folder)
+    x, y = read_idx(d/_FILES[split][0]), read_idx(d/_FILES[split][1])
+    if len(x) != len(y): raise DiffmineError(d, f"{len(x)} images but {len(y)} labels in {split}", "reinstall the package")
+    return x, y
+
+# %% ../nbs/01_data.ipynb #6791b143
+def export_fashion_mnist(root,                  # output folder: ROOT/<class>/<index>.png
+                         split:str="train",
+                         per_class:int|None=None, # at most this many images per class (file order); None: all
+                         folder=None,           # where the idx files are (default: the Debian package's folder)
+                        ) -> Path:
+    "Write a Fashion-MNIST split as PNG files in the folder layout; returns `root`."
+    root = Path(root); x, y = load_fashion_mnist(split, folder)
+    keep = np.concatenate([np.flatnonzero(y == c)[:per_class] for c in range(len(FASHION_CLASSES))])
+    for i in progress(sorted(keep.tolist()), desc=f"fashion-mnist {split}", unit="img"):
+        f = root/FASHION_CLASSES[y[i]]/f"{split}-{i:05d}.png"
+        if f.exists(): continue
+        f.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(f, lambda p, a=x[i]: Image.fromarray(a).save(p, format="PNG"), suffix=".png")
+    write_json(root/"fashion_mnist.json", dict(split=split, per_class=per_class, images=int(len(keep)),
+                                               classes=list(FASHION_CLASSES)))
+    return root
+
+# %% ../nbs/01_data.ipynb #085593a3
+def write_idx(path, a:np.ndarray) -> Path:
+    "Write a uint8 array as an idx file (gzipped when `path` ends in .gz), atomically."
+    a = np.ascontiguousarray(a, dtype=np.uint8)
+    raw = b"\0\0\x08" + bytes([a.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in a.shape) + a.tobytes()
+    def write(p):
+        if str(path).endswith(".gz"):
+            with open(p, "wb") as f, gzip.GzipFile(fileobj=f, mode="wb", mtime=0, filename="") as g: g.write(raw)
+        else: Path(p).write_bytes(raw)
+    atomic_write(path, write)
+    return Path(path)
+
+def subset_fashion_mnist(out,                   # folder for the four idx .gz files (the package's file names)
+                         train_per_class:int=20, test_per_class:int=20,
+                         folder=None,           # the full dataset (default: the Debian package's folder)
+                        ) -> Path:
+    "A class-balanced subset of Fashion-MNIST: the first images of each class of each split, kept in file order."
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", train_per_class), ("test", test_per_class)):
+        x, y = load_fashion_mnist(split, folder)
+        keep = np.sort(np.concatenate([np.flatnonzero(y == c)[:n] for c in range(len(FASHION_CLASSES))]))
+        write_idx(out/_FILES[split][0], x[keep]); write_idx(out/_FILES[split][1], y[keep])
+    return out

@@ -6,16 +6,18 @@
 from __future__ import annotations
 import math
 import numpy as np, pandas as pd
+from PIL import Image
 from scipy import ndimage
 from sklearn.metrics import average_precision_score, normalized_mutual_info_score
 from .config import DiffmineError, progress, AUCPR_THRESHOLDS, BLUR_PER_PX
 from .synth import load_groundtruth, GroundTruth
-from .typicality import load_index, load_typicality
+from .runfolder import load_index, load_typicality
+
 
 # %% auto #0
 __all__ = ['mask_scores', 'typicality_vs_groundtruth', 'patch_precision', 'label_area', 'auc_pr', 'blur_sigma', 'blur_map',
            'pointing_game', 'dilate', 'localisation', 'patch_kinds', 'patch_quality', 'cluster_quality',
-           'classifier_accuracy']
+           'classifier_accuracy', 'garment_fraction']
 
 # %% ../nbs/10_evaluation.ipynb #47421169
 def _as_gt(data): return data if isinstance(data, GroundTruth) else load_groundtruth(data)
@@ -215,3 +217,18 @@ def classifier_accuracy(scores:pd.DataFrame, # `classify_records` output: label,
     s = scores.assign(correct=ok)
     return dict(images=int(len(s)), accuracy=float(s.correct.mean()) if len(s) else math.nan,
                 per_label={l: dict(images=int(len(g)), accuracy=float(g.correct.mean())) for l, g in s.groupby("label")})
+
+# %% ../nbs/10_evaluation.ipynb #1d7ff49a
+def garment_fraction(patches,                  # a patches table (`diffmine.patches.mine_patches`)
+                     threshold:int=16,         # a pixel brighter than this (0-255) belongs to the garment
+                    ) -> dict:
+    "Per ranking, the mean fraction of a mined patch's pixels that lie on the garment (not the black background)."
+    out = {}
+    for rk, g in patches.groupby("ranking"):
+        fr = []
+        for r in g.itertuples():
+            a = np.asarray(Image.open(r.path).convert("L"))[int(r.y0):int(r.y1), int(r.x0):int(r.x1)]
+            fr.append(float((a > threshold).mean()))
+        out[str(rk)] = float(np.mean(fr)) if fr else float("nan")
+    return out
+

@@ -12,7 +12,7 @@ from .data import BadInputs, Record, load_records
 from .synth import make_standin, load_groundtruth, STANDIN_LAYOUTS
 from .models import DiffusionModel, load_model
 from .finetune import finetune
-from .typicality import load_index, load_typicality
+from .runfolder import load_index, load_typicality
 from .evaluation import typicality_vs_groundtruth, patch_precision, label_area, mask_scores, auc_pr
 from .figures import typicality_figure, patches_figure, clusters_figure, save_figure
 from .gallery import slug

@@ -12,11 +12,12 @@ from .config import (DiffmineError, check_settings, positive, progress, format_p
                              DIFT_T, DIFT_UP_BLOCK, DIFT_ENSEMBLE)
 from .data import BadInputs, BadImage, load_image
 from .models import DiffusionModel, image_tensor, repeat_conditioning
-from .typicality import load_index
+from .runfolder import load_index, RunFolder
+
 
 # %% auto #0
-__all__ = ['dift_features', 'run_params', 'run_template', 'run_model', 'same_model', 'check_run_model', 'run_working_resolution',
-           'compute_features', 'patch_descriptors']
+__all__ = ['dift_features', 'run_model', 'same_model', 'check_run_model', 'run_working_resolution', 'compute_features',
+           'patch_descriptors']
 
 # %% ../nbs/07_features.ipynb #6ca7f60b
 class _StopForward(Exception):
@@ -67,25 +68,9 @@ def dift_features(model:DiffusionModel,
     return out.float().mean(0).cpu()
 
 # %% ../nbs/07_features.ipynb #167080e7
-def run_params(run) -> dict:
-    "The settings a typicality run folder was computed with (the `params` of its `run.json`)."
-    f = Path(run)/"run.json"
-    if not f.exists(): raise DiffmineError(f, "not a typicality run folder (no run.json)",
-                                           "pass the folder `diffmine typicality MODEL DATA OUT` wrote")
-    return json.loads(f.read_text()).get("params", {})
-
-def run_template(run) -> str:
-    "The prompt template a typicality run folder was computed with (its `run.json`)."
-    template = run_params(run).get("template")
-    if not template: raise DiffmineError(Path(run)/"run.json", "records no prompt template",
-                                         "recompute typicality with this version of diffmine")
-    return template
-
 def run_model(run) -> str:
     "The model a typicality run folder was computed with, as its `run.json` records it (a folder or a hub id)."
-    model = run_params(run).get("model")
-    if not model: raise DiffmineError(Path(run)/"run.json", "records no model", "pass MODEL explicitly")
-    return str(model)
+    return RunFolder(run).model
 
 def same_model(a:str, b:str) -> bool:
     "Whether two model sources name one model: the same folder (however written), or the same hub id."
@@ -96,16 +81,16 @@ def same_model(a:str, b:str) -> bool:
 
 def check_run_model(model:DiffusionModel, run, other_model:bool=False):
     "Refuse a model other than the one `run` was computed with, unless `other_model` says it is meant."
-    want = run_params(run).get("model")
+    want = RunFolder(run).params().get("model")
     if not want or other_model or same_model(str(model.source), str(want)): return   # "": nothing recorded to compare
-    raise DiffmineError(Path(run)/"run.json", f"model differs: typicality used {want!r}, this is {str(model.source)!r}",
+    raise DiffmineError(RunFolder(run).record_file, f"model differs: typicality used {want!r}, this is {str(model.source)!r}",
                         f"use the run's model (`diffmine cluster {run}` loads it), or pass --other-model "
                         "(other_model=True) to describe the patches with this one on purpose")
 
 def _check_template(model:DiffusionModel, run:Path) -> str:
-    template, own = run_template(run), model.spec.get("template")
+    template, own = RunFolder(run).template, model.spec.get("template")
     if own is not None and own != template:
-        raise DiffmineError(run/"run.json", f"typicality used the prompt template {template!r}, but the model was trained "
+        raise DiffmineError(RunFolder(run).record_file, f"typicality used the prompt template {template!r}, but the model was trained "
                             f"with {own!r}", "compute features with the model (and template) the typicality run used: "
                             "training, typicality and DIFT must prompt alike")
     return template
@@ -116,7 +101,7 @@ def _features_params(model, template, t, up_block, ensemble, seed, dtype, resolu
 
 def run_working_resolution(model:DiffusionModel, run) -> int:
     "The resolution DIFT works at for `run`: the model's working resolution for the run's dataset, as typicality's."
-    return int(model.working_resolution(run_params(run).get("dataset")))
+    return int(model.working_resolution(RunFolder(run).params().get("dataset")))
 
 # %% ../nbs/07_features.ipynb #da7452c3
 def compute_features(model:DiffusionModel,

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_figures.ipynb #5bc6d0bd
 from __future__ import annotations
-import functools, os
+import functools, os, textwrap
 from pathlib import Path
 from collections import OrderedDict
 from PIL import Image
@@ -15,14 +15,15 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from .config import atomic_write, BLUR_PER_PX
 from .data import load_image, BadImage
-from .typicality import load_index, load_typicality
+from .runfolder import load_index, load_typicality
 from .patches import crop
 from .evaluation import blur_map
 from .translation import load_cotypical_clusters, load_manifest
 
 # %% auto #0
 __all__ = ['LABEL_FONTS', 'OVERLAY_MAX_SIDE', 'OVERLAY_LEGEND', 'RANKING_TITLES', 'display_map', 'label_fonts', 'drawable',
-           'plural', 'save_figure', 'typicality_figure', 'patches_figure', 'clusters_figure', 'translation_figure']
+           'plural', 'save_figure', 'typicality_figure', 'patches_figure', 'clusters_figure', 'translation_figure',
+           'confusion_figure', 'overlays_figure']
 
 # %% ../nbs/11_figures.ipynb #18179b73
 def display_map(m:np.ndarray, sigma:float|None=None, # blur in pixels; default BLUR_PER_PX (10 px per 384 px) of the shorter side
@@ -250,3 +251,31 @@ def translation_figure(out,                      # a translation run with co-typ
         axes[i, 0].set_ylabel(f"#{r.cluster_rank}" if r.member_rank == 1 else "", fontsize=7, rotation=0, ha="right")
     fig.subplots_adjust(wspace=0.05, hspace=0.08)
     return fig
+
+# %% ../nbs/11_figures.ipynb #46171e56
+def confusion_figure(scores,                   # `classify_records` output (label, pred)
+                     labels:list,              # the class order of rows and columns
+                     title:str|None=None):
+    "The confusion matrix of typicality-as-classifier, rows = true class, normalised per row."
+    import matplotlib.pyplot as plt, seaborn as sns
+    idx = {l: i for i, l in enumerate(labels)}
+    c = np.zeros((len(labels), len(labels)))
+    for l, p in zip(scores["label"], scores["pred"]): c[idx[str(l)], idx[str(p)]] += 1
+    c = c / np.maximum(c.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(0.42 * len(labels) + 1.6, 0.42 * len(labels) + 1.0))
+    cells = np.where(c >= 0.005, np.char.mod("%.0f", 100 * c), "")    # percent of the row; empty cells unlabelled
+    sns.heatmap(c, ax=ax, cmap="Blues", vmin=0, vmax=1, cbar=False, square=True, annot=cells, fmt="",
+                annot_kws=dict(fontsize=6), xticklabels=labels, yticklabels=labels)
+    ax.tick_params(labelsize=7); ax.set_xticklabels(labels, rotation=45, ha="right"); ax.set_yticklabels(labels, rotation=0)
+    ax.set_xlabel("predicted: argmax over classes of T(x | c)", fontsize=7); ax.set_ylabel("true class", fontsize=7)
+    acc = float(np.mean([str(l) == str(p) for l, p in zip(scores["label"], scores["pred"])])) if len(scores) else float("nan")
+    title = title or f"typicality as a classifier: {len(scores)} held-out images, accuracy {acc:.2f} (% of each row)"
+    ax.set_title("\n".join(textwrap.wrap(title, int(14 * fig.get_figwidth()))), fontsize=8)   # wrapped to the figure
+    fig.tight_layout()
+    return fig
+
+def overlays_figure(run,                       # a typicality run folder
+                    per_label:int=3,           # images per class, most typical first
+                    labels=None, alpha:float=0.6):
+    "Classes as columns; per image a row of the grey image and a row of its blurred positive typicality on top."
+    return typicality_figure(run, per_label, labels, alpha=alpha, labels_as_columns=True, cmap="gray")

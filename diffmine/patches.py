@@ -7,11 +7,12 @@ from __future__ import annotations
 import json, math, hashlib, zipfile
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
-from .config import (DiffmineError, positive, progress, atomic_write, write_json, save_npz, dataset_spec, DATASETS,
+from .config import (DiffmineError, positive, progress, atomic_write, write_json, save_npz, dataset_spec,
                              remove_temporaries, read_table, file_digest,
                              format_prompt,
                              DatasetSpec, PATCHES_PER_IMAGE, TOP_PER_LABEL)
-from .typicality import load_index, load_typicality, write_index, image_key
+from .runfolder import load_index, load_typicality, image_key, RunFolder
+
 
 # %% auto #0
 __all__ = ['MINE_MAX_SIDE', 'RANKINGS', 'PATCH_COLUMNS', 'PATCHES_RECORD', 'pool_map', 'nms_boxes', 'pooled_scores',
@@ -119,25 +120,12 @@ def _stable_int(s) -> int:
     return int(hashlib.sha1(str(s).encode()).hexdigest()[:8], 16)
 
 def run_dataset(run) -> DatasetSpec:
-    "The `DatasetSpec` of a typicality run: from its model's `diffmine.json`, else its prompt template, else generic."
-    f = Path(run)/"run.json"
-    params = json.loads(f.read_text()).get("params", {}) if f.exists() else {}
-    name = params.get("dataset")
-    if not name and params.get("model"):
-        spec = Path(params["model"])/"diffmine.json"
-        if spec.exists():
-            try: name = json.loads(spec.read_text()).get("dataset")
-            except (OSError, ValueError): name = None
-    if not name and params.get("template"):
-        name = next((s.name for s in DATASETS.values() if s.template == params["template"]), None)
-    return dataset_spec(name or "generic")
+    "The `DatasetSpec` of a typicality run (`RunFolder.dataset`): recorded, else from its model or its prompt template."
+    return RunFolder(run).dataset
 
 def run_resolution(run) -> int|None:
     "The working resolution of a typicality run (its run.json `resolution`), None when it records none."
-    f = Path(run)/"run.json"
-    try: v = json.loads(f.read_text()).get("params", {}).get("resolution") if f.exists() else None
-    except (OSError, ValueError): v = None
-    return int(v) if v else None
+    return RunFolder(run).resolution
 
 def _image_boxes(ys, xs, pooled, k, per_image, rankings, rng):
     "Per ranking, the kept boxes of one image as (y, x, pooled typicality); `pooled[i, j]` is corner (ys[i], xs[j])."
@@ -191,7 +179,7 @@ def mine_patches(run,                          # a typicality run folder (index.
     if patch is not None: patch = positive("patch", patch)
     per_image = positive("per_image", per_image)
     if top is not None: top = positive("top", top)
-    made_from = file_digest(run/"index.csv")                      # the bytes read next
+    made_from = file_digest(RunFolder(run).index_file)                      # the bytes read next
     index = load_index(run)
     remove_temporaries(run)                                       # left by a killed run
     spec, working = run_dataset(run), run_resolution(run)
@@ -233,7 +221,7 @@ def check_patches(run):
     run = Path(run); rec = run/PATCHES_RECORD
     if not (rec.exists() and (run/"patches.csv").exists()): return        # nothing to compare (or mined before records)
     made = json.loads(rec.read_text()).get("inputs", {}).get("index.csv")
-    if made and made != file_digest(run/"index.csv"):
+    if made and made != file_digest(RunFolder(run).index_file):
         raise DiffmineError(run/"patches.csv", "is stale: typicality was computed again since these patches were mined "
                             "(index.csv is not the one they came from)", f"mine the current maps: `diffmine mine {run}`")
 
@@ -265,7 +253,7 @@ def synthetic_run(out,              # the run folder to write
                  dict(map=m, size=np.array(size), per_draw=np.full(2, m.mean(), np.float32), rel=rel, label=str(label),
                       prompt=format_prompt(spec.template, str(label)), path=str(out/"images"/rel)))
     write_json(out/"run.json", {"params": {"template": spec.template, "null_prompt": spec.null_prompt, "model": ""}})
-    write_index(out)
+    RunFolder(out).write_index()
     return out
 
 # %% ../nbs/06_patches.ipynb #ca1e1d99

@@ -16,7 +16,7 @@ from .synth import make_standin, make_planted, photo_crop, STANDINS
 from .models import (DiffusionModel, image_tensor, save_model, minilm_path, sd_scheduler, BASE_MODEL, MINILM_PACKAGE,
                      load_model)
 from .finetune import finetune
-from .fashion import export_fashion_mnist
+from .data import export_fashion_mnist
 
 # %% auto #0
 __all__ = ['BASE_RESOLUTION', 'BASE_SEED', 'BASE_SOURCES', 'GREY_SOURCES', 'BASE_VAE', 'BASE_UNET', 'BASE_TRAIN',

@@ -4,18 +4,17 @@
 
 # %% ../nbs/09_translation.ipynb #5547d6c7
 from __future__ import annotations
-import json
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from PIL import Image
-from .config import (DiffmineError, check_settings, positive, progress, format_prompt, atomic_write, write_json, save_npz, npz_complete,
+from .config import (DiffmineError, positive, progress, format_prompt, atomic_write, write_json,
                              dataset_spec, read_table, N_DRAWS, SEED, PATCHES_PER_IMAGE, N_CLUSTERS, DIFT_T, DIFT_UP_BLOCK,
                              DIFT_ENSEMBLE, PNP_STEPS, PNP_GUIDANCE, PNP_FEATURE_FRACTION, PNP_ATTN_FRACTION,
                              PNP_FEATURE_LAYER, PNP_ATTN_LAYERS, COTYP_TOP, COTYP_DIMS)
 from .data import Record, BadInputs, BadImage, load_image, label_names
 from .models import DiffusionModel, image_tensor, repeat_conditioning, cat_conditioning
-from .typicality import (compute_typicality, image_key, balanced, load_index, write_index,
-                                 load_typicality, resolve_prompts)
+from .runfolder import image_key, load_index, load_typicality, RunFolder
+from .typicality import compute_typicality, balanced, resolve_prompts
 from .patches import pooled_scores, nms_boxes, default_patch_size, PATCH_COLUMNS
 from .features import compute_features, patch_descriptors
 from .clusters import cluster_patches
@@ -266,10 +265,9 @@ def translate_dataset(model:DiffusionModel,
                   null_prompt=null_prompt, negative_prompt=negative_prompt, source_branch_prompt=source_branch_prompt,
                   model=str(model.source), resolution=int(resolution), dataset=dataset,
                   feature_layer=list(feature_layer) if feature_layer is not None else None)
-    if (out/"run.json").exists():
-        check_settings(out, "translations", json.loads((out/"run.json").read_text()).get("params", {}), params,
-                       "use another output folder, or pass the same settings")
-    write_json(out/"run.json", {"params": params})
+    run = RunFolder(out)
+    run.check("translations", params, fix="use another output folder, or pass the same settings")
+    run.write_record(params)
     records = balanced(records, limit)
     pairs = [(r, l) for r in records for l in labels]
     todo = [(r, l) for r, l in pairs if not (out/translation_file(r.rel, l)).exists()]
@@ -339,32 +337,29 @@ def compute_cotypicality(model:DiffusionModel,
                         ) -> pd.DataFrame:
     "Typicality of every label version under its label, and co-typicality maps per source; returns the index."
     out = Path(out); man = load_manifest(out)
-    params = json.loads((out/"run.json").read_text())["params"]
+    params = RunFolder(out).params()
     v = label_versions(man)
     _write_originals(out, v, int(params.get("resolution") or model.resolution), BadInputs())
     compute_typicality(model, _translation_records(out, v), out/"typicality", n=n, t_range=t_range, seed=seed,
                        batch_size=batch_size, template=params["template"], null_prompt=params["null_prompt"],
                        layout=params.get("dataset"))
     labels = sorted(man.target_label.unique())
-    cot = out/"cotypicality"; (cot/"maps").mkdir(parents=True, exist_ok=True)
-    write_json(cot/"run.json", {"params": {**params, "kind": "cotypicality", "draws": n, "seed": seed,
-                                           "labels": labels, "translations": str(out)}})
-    groups = v.groupby("source_key", sort=True)
+    cot = RunFolder(out/"cotypicality")
+    cot.start("co-typicality", {**params, "kind": "cotypicality", "draws": n, "seed": seed, "labels": labels,
+                                "translations": str(out)})
+    typ, groups = RunFolder(out/"typicality"), v.groupby("source_key", sort=True)
     for skey, g in progress(groups, total=groups.ngroups, desc="co-typicality", unit="img"):
         if complete and set(g.target_label) != set(labels): continue
         maps = []
         for key in g.vkey:
-            f = out/"typicality"/"maps"/f"{key}.npz"
-            if not npz_complete(f, ("map",)): maps = None; break
-            with np.load(f) as z: maps.append(z["map"].astype(np.float32))
+            if not typ.done(key): maps = None; break
+            maps.append(typ.read_map(key, ("map",))["map"].astype(np.float32))
         if maps is None: continue                              # a translation that could not be scored
         stack = np.stack(maps)
         r = g.iloc[0]
-        save_npz(cot/"maps"/f"{skey}.npz",
-                 dict(map=np.median(stack, 0).astype(np.float32), size=np.array([int(r.height), int(r.width)]),
-                      per_draw=stack.mean((1, 2)), rel=r.source_rel, label=r.source_label,
-                      prompt=format_prompt(params["template"], r.source_label), path=r.source_path))
-    return write_index(cot)
+        cot.save_map(skey, np.median(stack, 0), (int(r.height), int(r.width)), stack.mean((1, 2)), r.source_rel,
+                     r.source_label, format_prompt(params["template"], r.source_label), r.source_path)
+    return cot.write_index()
 
 # %% ../nbs/09_translation.ipynb #030f1934
 def reduce_dims(X:np.ndarray,          # (N, C) descriptors
@@ -395,7 +390,7 @@ def cotypical_elements(out,                          # a translation run with co
     out = Path(out); cot = out/"cotypicality"
     if patch is not None: patch = positive("patch", patch)
     per_image = positive("per_image", per_image)
-    params = json.loads((out/"run.json").read_text())["params"]
+    params = RunFolder(out).params()
     spec, working = dataset_spec(params.get("dataset") or "generic"), params.get("resolution")
     v = label_versions(load_manifest(out)); labels = sorted(v.target_label.unique())
     vkey = v.set_index(["source_key", "target_label"]).vkey.to_dict()

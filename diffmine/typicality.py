@@ -4,25 +4,24 @@
 
 # %% ../nbs/05_typicality.ipynb #8e2125d7
 from __future__ import annotations
-import re, json, hashlib, math, time, contextlib
+import math, time, contextlib
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-import numpy as np, pandas as pd, torch, torch.nn.functional as F
+import numpy as np, pandas as pd, torch
 from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 from PIL import Image
-from .config import (DiffmineError, check_settings, progress, format_prompt, atomic_write, write_json, save_npz, npz_complete,
-                             remove_temporaries, processes, read_table, positive, default_precision,
+from .config import (DiffmineError, progress, format_prompt, atomic_write, processes, positive, default_precision,
                              dataset_spec,
                              N_DRAWS, T_RANGE, SEED, NUM_TRAIN_TIMESTEPS)
 from .data import Record, BadInputs, BadImage, load_image, shuffle_by_label
 from .models import DiffusionModel, image_tensor, repeat_conditioning, cat_conditioning
+from .runfolder import RunFolder, image_key, load_index
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'ATTENTION', 'draws', 'check_engine', 'unet_engine', 'typicality_map', 'difference_maps', 'OracleUNet',
-           'image_key', 'original_size', 'balanced', 'resolve_prompts', 'prompts_source', 'check_t_range',
-           'compute_typicality', 'known_labels', 'write_index', 'load_index', 'load_typicality', 'label_typicality',
-           'classify_records', 'label_check']
+           'original_size', 'balanced', 'resolve_prompts', 'prompts_source', 'check_t_range', 'compute_typicality',
+           'known_labels', 'label_typicality', 'classify_records', 'label_check']
 
 # %% ../nbs/05_typicality.ipynb #ada166e7
 def draws(shape:tuple,            # shape of one clean latent (C, h, w)
@@ -190,11 +189,6 @@ class OracleUNet(torch.nn.Module):
         o = Out(); o.sample = eps * self.mask * (1 - is_null); return o
 
 # %% ../nbs/05_typicality.ipynb #3d840cea
-def image_key(rel:str) -> str:
-    "A file-name-safe, unique key for an image's relative path."
-    stem = re.sub(r"[^A-Za-z0-9]+", "_", rel.rsplit(".", 1)[0]).strip("_")[-60:]
-    return f"{stem}-{hashlib.sha1(rel.encode()).hexdigest()[:8]}"
-
 def original_size(path) -> tuple:
     "(height, width) of an image file as displayed (EXIF rotation applied), read from its header."
     with Image.open(path) as im:
@@ -309,61 +303,30 @@ def compute_typicality(model:DiffusionModel, records:list, out,
     params = dict(draws=n, t_range=list(t_range), seed=seed, template=template, null_prompt=null_prompt,
                   model=str(model.source), resolution=resolution, dataset=dataset, cache_dtype=cache_dtype,
                   precision=precision, posterior=posterior)
-    if (out/"run.json").exists():
-        check_settings(out, "typicality", {"cache_dtype": "float32", "precision": "fp32", "posterior": "mean",
-                                           **json.loads((out/"run.json").read_text())["params"]}, params)  # older runs lack these
-    _same_images(out, records)
+    run, older = RunFolder(out), dict(cache_dtype="float32", precision="fp32", posterior="mean")   # older runs lack these
+    run.check("typicality", params, older)
+    run.same_images(records)
     group = processes()
-    if group.main:
-        (out/"maps").mkdir(parents=True, exist_ok=True)
-        write_json(out/"run.json", {"params": params, "prompts_from": source})
-        remove_temporaries(out); remove_temporaries(out/"maps")            # left by a killed run
+    if group.main: run.start("typicality", params, older, prompts_from=source)
     group.barrier()
-    work = []                                                               # (position, record, cache file) to compute
+    work = []                                                               # (position, record, key) to compute
     for i, r in group.shard(list(enumerate(records))):                      # (position, record): idx[rank::world]
-        f = out/"maps"/f"{image_key(r.rel)}.npz"
-        if f.exists():
-            if npz_complete(f, _MAP_KEYS): continue
-            f.unlink()                                                        # truncated or corrupt: compute again
-        work.append((i, r, f))
+        key = image_key(r.rel)
+        if not run.done(key, drop=True): work.append((i, r, key))          # truncated or corrupt: computed again
     mine = []                                                               # (position, path, reason) of this shard
     scorer = _Scorer(model, null_prompt, n, t_range, seed, batch_size, precision, engine["channels_last"])
     with unet_engine(model, attention, engine["channels_last"]), _Writer() as writer, \
          contextlib.closing(_ahead(lambda w: _read(model, w[1], resolution), work)) as reads:
-        for (i, r, f), got in progress(zip(work, reads), total=len(work), unit="img",
+        for (i, r, key), got in progress(zip(work, reads), total=len(work), unit="img",
                                        desc="typicality" + (f" [{group.rank}/{group.world}]" if group.world > 1 else "")):
             if isinstance(got, str): mine.append((i, str(r.path), got)); continue
             pixels, size = got
             prompt = format_prompt(template, r.labels)
             gen = torch.Generator().manual_seed(seed) if posterior == "sample" and model.vae is not None else None
             m, per = scorer(model.encode_images(pixels[None], gen), prompt)
-            writer.submit(save_npz, f, dict(map=m.numpy().astype(cache_dtype), size=np.array(size), per_draw=per.numpy(),
-                                             rel=r.rel, label=r.label, prompt=prompt, path=str(r.path)))
+            writer.submit(run.save_map, key, m.numpy(), size, per.numpy(), r.rel, r.label, prompt, r.path, cache_dtype)
     for path, reason in skipped: report.add(path, reason)
-    for _, path, reason in sorted(row for rows in group.gather(mine) for row in rows):   # in record order, any world
-        report.add(path, reason)
-    group.barrier()                                                          # every shard's maps are written
-    if group.main:
-        df = write_index(out, report)
-        report.save(out)
-    group.barrier()                                                          # the merged index is written
-    return df if group.main else load_index(out)
-
-def _same_images(out:Path, records:list):
-    "Refuse a run folder whose cached maps under the records' names were made from other image files."
-    if not (out/"maps").is_dir(): return
-    clash = []
-    for r in records:
-        f = out/"maps"/f"{image_key(r.rel)}.npz"
-        if not f.exists(): continue
-        try:
-            with np.load(f) as z: was = Path(str(z["path"]))
-        except Exception: continue                                           # unreadable: computed again
-        if was.resolve() != Path(r.path).resolve(): clash.append((r.path, was))
-    if clash:
-        raise DiffmineError(out, f"holds maps of other image files under the same names ({clash[0][0]} would reuse the map "
-                            f"of {clash[0][1]}{f', and {len(clash) - 1} more' if len(clash) > 1 else ''})",
-                            "use another output folder for this data, or delete this one to recompute")
+    return run.finish(report, mine, group)                                   # skips in record order, any world
 
 def known_labels(model:DiffusionModel, records:list) -> tuple:
     "The records with labels the model was trained on (its diffmine.json `labels`), and (path, reason) of the others."
@@ -387,43 +350,6 @@ def known_labels(model:DiffusionModel, records:list) -> tuple:
                             "compute typicality with the model finetuned on this data (and its labels)")
     return keep, skipped
 
-_MAP_KEYS = ("map", "size", "per_draw", "rel", "label", "prompt", "path")
-
-def write_index(out, report:BadInputs|None=None) -> pd.DataFrame:
-    "Rebuild `index.csv` from the cached maps of a run folder; unreadable cache files are left out (and reported)."
-    rows = []
-    for f in sorted(Path(out, "maps").glob("*.npz")):      # temporary files (.<name>.<random>.tmp) do not match
-        try:
-            with np.load(f) as z:
-                per, m = z["per_draw"].astype(np.float32), z["map"].astype(np.float32)
-                rows.append(dict(key=f.stem, rel=str(z["rel"]), path=str(z["path"]), label=str(z["label"]),
-                                 prompt=str(z["prompt"]), height=int(z["size"][0]), width=int(z["size"][1]),
-                                 typicality=float(m.mean()),
-                                 stderr=float(per.std(ddof=1) / math.sqrt(len(per))) if len(per) > 1 else float("nan")))
-        except Exception as e:
-            if report is not None:
-                report.add(f, f"cached typicality map is unreadable ({type(e).__name__}): delete it and rerun typicality")
-    df = pd.DataFrame(rows, columns=["key", "rel", "path", "label", "prompt", "height", "width", "typicality", "stderr"])
-    atomic_write(Path(out)/"index.csv", lambda p: df.to_csv(p, index=False))
-    return df
-
-def load_index(run) -> pd.DataFrame:
-    "The `index.csv` of a typicality run folder."
-    return read_table(Path(run)/"index.csv", "no typicality index here", "run `diffmine typicality MODEL DATA OUT` first",
-                      ("key", "rel", "path", "label", "prompt"))
-
-def load_typicality(run, key_or_rel:str,
-                    size:tuple|str|None="original", # "original", (height, width), or None for the UNet's resolution
-                   ) -> np.ndarray:
-    "One signed typicality map, bilinearly upsampled to the original image size by default."
-    f = Path(run)/"maps"/f"{key_or_rel}.npz"
-    if not f.exists(): f = Path(run)/"maps"/f"{image_key(key_or_rel)}.npz"
-    if not f.exists(): raise DiffmineError(f, f"no typicality map for {key_or_rel}", "check the key or rerun typicality")
-    with np.load(f) as z: m, orig = z["map"].astype(np.float32), tuple(int(v) for v in z["size"])
-    if size is None: return m
-    size = orig if size == "original" else tuple(size)
-    t = F.interpolate(torch.from_numpy(m)[None, None], size=size, mode="bilinear", align_corners=False)
-    return t[0, 0].numpy()
 
 # %% ../nbs/05_typicality.ipynb #80cd603e
 @torch.no_grad()
@@ -505,8 +431,7 @@ def label_check(model:DiffusionModel, run,           # a finished typicality run
     "Per label: T under its own prompt vs the mean under the other labels' prompts, on a few images; and the warnings."
     per_label, n = positive("per_label", per_label), positive("n", n)
     run = Path(run)
-    p = json.loads((run/"run.json").read_text())["params"] if (run/"run.json").exists() else None
-    if p is None: raise DiffmineError(run, "is not a typicality run (no run.json)", "run `diffmine typicality MODEL DATA OUT` first")
+    p = RunFolder(run).params()
     idx = load_index(run)
     labels = sorted(set(idx.label))
     cols = ["label", "images", "own", "others", "margin", "own_best"]

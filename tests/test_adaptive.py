@@ -7,7 +7,8 @@ from PIL import Image
 
 from diffmine.data import Record
 from diffmine.models import small_model, save_model
-from diffmine.typicality import compute_typicality, load_index, load_typicality, OracleUNet, image_key
+from diffmine.typicality import compute_typicality, OracleUNet
+from diffmine.runfolder import load_index, load_typicality, image_key
 from diffmine.patches import mine_patches
 from diffmine.adaptive import (adaptive_typicality, adaptive_cost, unit_maps, stage_draws, window_stats, image_stats,
                                topk_overlap)

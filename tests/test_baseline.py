@@ -5,7 +5,7 @@ import json, math
 import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
 
-from diffmine.baseline import (hog_cells, rgb_to_lab, patch_geometry, patch_descriptors, patch_bank, sample_seeds,
+from diffmine.baseline import (hog_cells, rgb_to_lab, patch_geometry, hog_descriptors, patch_bank, sample_seeds,
                                rank_seeds, mine_doersch, fit_exponent, scaling_benchmark)
 from diffmine.config import DiffmineError
 from diffmine.data import Record, load_records
@@ -38,8 +38,8 @@ def test_hog_invariances(seed):
     torch.testing.assert_close(hog_cells(img * 0.25, 4), 0.25 * h, atol=1e-5, rtol=1e-5)
     # descriptors: contrast changes leave the HOG part of a textured patch (almost) unchanged
     g = patch_geometry(8)
-    d1, _, _ = patch_descriptors(img[None], g)
-    d2, _, _ = patch_descriptors((img * 0.8)[None], g)
+    d1, _, _ = hog_descriptors(img[None], g)
+    d2, _, _ = hog_descriptors((img * 0.8)[None], g)
     nh = g.cells ** 2 * 9
     assert torch.nn.functional.cosine_similarity(d1[..., :nh], d2[..., :nh], dim=-1).min() > 0.99
 

@@ -117,7 +117,8 @@ def test_classifier_picks_the_label_the_model_prefers(tmp_path):
 
 
 def test_fashion_mnist_export(tmp_path):
-    from diffmine.fashion import FASHION_DIR, export_fashion_mnist, load_fashion_mnist, FASHION_CLASSES
+    from diffmine.config import FASHION_DIR
+    from diffmine.data import export_fashion_mnist, load_fashion_mnist, FASHION_CLASSES
     from diffmine.data import load_records
     if not FASHION_DIR.exists(): pytest.skip("dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)")
     x, y = load_fashion_mnist("test")

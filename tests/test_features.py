@@ -8,7 +8,7 @@ from PIL import Image
 
 from diffmine.config import DiffmineError, format_prompt, save_npz, write_json
 from diffmine.models import small_model, load_model, tiny_sd, image_tensor, repeat_conditioning
-from diffmine.typicality import write_index, image_key
+from diffmine.runfolder import RunFolder, image_key
 from diffmine.features import (dift_features, compute_features, patch_descriptors, _block_output, _box_cells)
 from diffmine.clusters import cluster_patches, cluster_run, load_clusters, CLUSTER_COLUMNS
 
@@ -40,7 +40,7 @@ def _fake_run(root, n=4, size=(24, 16), template=TEMPLATE):
                  dict(map=tmap, size=np.array(size[::-1]), per_draw=np.zeros(2, np.float32), rel=rel, label=lab,
                       prompt=format_prompt(template, lab), path=str(p)))
     write_json(run/"run.json", {"params": {"template": template}})
-    return run, write_index(run)
+    return run, RunFolder(run).write_index()
 
 
 # ---------------------------------------------------------------------------------------------- the truncated forward

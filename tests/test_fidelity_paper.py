@@ -15,7 +15,8 @@ from diffmine.config import DiffmineError, CHECKPOINTS, format_prompt, save_npz
 from diffmine.data import Record, load_records
 from diffmine.models import load_model, small_model, tiny_sd, describe_checkpoint, checkpoint_spec, hub_files, save_model
 from diffmine.synth import make_standin
-from diffmine.typicality import compute_typicality, load_index, image_key
+from diffmine.typicality import compute_typicality
+from diffmine.runfolder import load_index, image_key
 
 
 def _images(root, labels, n=1, size=(16, 16)):
@@ -294,7 +295,7 @@ def test_a_multi_label_row_with_a_known_label_is_scored(tmp_path):
 
 
 def test_the_authors_checkpoints_encode_with_a_seeded_posterior_sample(tmp_path):
-    from diffmine.typicality import load_typicality
+    from diffmine.runfolder import load_typicality
     folder = tiny_sd(tmp_path/"sd")
     m = load_model(folder, device="cpu")
     recs = _images(tmp_path/"data", ["1950"], size=(64, 64))

@@ -7,7 +7,7 @@ from PIL import Image
 
 from diffmine.patches import (pool_map, nms_boxes, default_patch_size, mine_patches, load_patches, crop,
                               synthetic_run, run_dataset, pooled_scores, PATCH_COLUMNS)
-from diffmine.typicality import load_typicality
+from diffmine.runfolder import load_typicality
 from diffmine.config import DiffmineError
 
 

@@ -114,7 +114,7 @@ def test_engine_is_bit_identical_to_the_plain_loop_for_runs_of_images(tmp_path):
     compute_typicality(m, recs, tmp_path/"run", n=7, batch_size=3, template="An image of {label}.", null_prompt="")
     from diffmine.models import image_tensor
     from diffmine.data import load_image
-    from diffmine.typicality import load_typicality
+    from diffmine.runfolder import load_typicality
     for r in recs:
         x0 = m.encode_images(image_tensor(load_image(r.path), 16, m.size_multiple)[None])
         ref, _ = _plain(m, x0, f"An image of {r.labels[0]}.", "", 7, 3, seed=SEED)

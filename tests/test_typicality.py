@@ -5,8 +5,8 @@ from PIL import Image
 
 from diffmine.data import Record, BadInputs
 from diffmine.models import small_model, load_model, tiny_sd
-from diffmine.typicality import (OracleUNet, typicality_map, compute_typicality, load_typicality, load_index,
-                                 draws, image_key)
+from diffmine.typicality import OracleUNet, typicality_map, compute_typicality, draws
+from diffmine.runfolder import load_typicality, load_index, image_key
 
 
 @pytest.fixture(scope="module")
