@@ -4,13 +4,16 @@
 
 # %% ../nbs/99_cli.ipynb #d3bccc4d
 from __future__ import annotations
-import os, sys, errno, argparse, json
+import os, sys, errno, argparse, json, inspect, typing
 import torch
 from pathlib import Path
+from typing import Annotated
+from fastcore.docments import docments
+from fastcore.script import Param
 from .config import (DiffmineError, positive, write_json, processes, dataset_spec, format_prompt, N_DRAWS,
                              SEED, COND_DROPOUT, LR, PATCHES_PER_IMAGE, TOP_PER_LABEL, DIFT_T, DIFT_UP_BLOCK,
                              DIFT_ENSEMBLE, N_CLUSTERS, PNP_STEPS, PNP_GUIDANCE, PNP_FEATURE_FRACTION, PNP_ATTN_FRACTION, COTYP_TOP,
-                             COTYP_DIMS)
+                             COTYP_DIMS, T_RANGE)
 from .data import (load_records, detect_layout, require_labels, label_names, BadInputs, LAYOUTS, SKIMAGE_WHEEL,
                            EMOJI_PACKAGE)
 from . import synth
@@ -33,12 +36,69 @@ from .pretrain import pretrain, BASE_TRAIN, BASE_SEED
 # %% auto #0
 __all__ = ['parser', 'main']
 
+# %% ../nbs/99_cli.ipynb #c4a5f6e7
+class _Arg(Param):
+    "fastcore's `Param`, plus argparse's `metavar`: the annotation of a verb parameter that needs more than a type."
+    def __init__(self, help:str="", type=None, metavar=None, **kw):
+        super().__init__(help, type, **kw)
+        self.metavar = metavar
+
+_Count = Annotated[int, "count"]   # an option that counts something: `_check_args` refuses it below 1
+
+def _default(f, name:str):
+    "The default of parameter `name` of library function `f`: an option passed straight to `f` defaults to `f`'s own."
+    return inspect.signature(f).parameters[name].default
+
+def _type(t):
+    "The argparse `type` of annotation `t` (`X|None` is `X`); None for text."
+    inner = [a for a in typing.get_args(t) if a is not type(None)]
+    if len(inner) == 1: t = inner[0]
+    return None if t in (str, inspect.Parameter.empty, None) else t
+
+def _arguments(f, common:dict|None=None) -> list:
+    "`(name, flags, add_argument keywords)` of every parameter of verb function `f`."
+    docs, out = docments(f, returns=False), []
+    for name, p in inspect.signature(f, eval_str=True).parameters.items():
+        if p.kind is p.KEYWORD_ONLY and p.annotation is p.empty and p.default is p.empty:
+            out.append((name, *common[name])); continue          # a shared option, defined once in `_shared`
+        t, a = p.annotation, None
+        if typing.get_origin(t) is Annotated:                                      # Annotated[type, _Arg(...)]
+            t, *meta = typing.get_args(t); a = next((m for m in meta if isinstance(m, Param)), None)
+        elif isinstance(t, Param): t, a = t.type, t                                  # a bare fastcore Param
+        kw = {k: getattr(a, k) for k in ("action", "nargs", "choices", "metavar") if getattr(a, k, None) is not None}
+        kw["help"] = (a.help if a else "") or docs.get(name)
+        if not kw["help"]: raise TypeError(f"{f.__name__}({name}): a verb parameter needs help, a docment or _Arg(help)")
+        t = _type(t)
+        if t is bool: kw["action"] = "store_true"
+        elif t is not None: kw["type"] = t
+        if p.kind is p.KEYWORD_ONLY:
+            flags = ("--" + name.replace("_", "-"),)
+            if p.default is p.empty: kw["required"] = True
+            else: kw["default"] = p.default
+        else:
+            flags = (name,)
+            if p.default is not p.empty: kw.update(nargs=kw.get("nargs", "?"), default=p.default)
+        out.append((name, flags, kw))
+    return out
+
+def _counts(f) -> list:
+    "The parameters of verb function `f` that count something (annotated `_Count`)."
+    return [name for name, p in inspect.signature(f, eval_str=True).parameters.items()
+            if _Count.__metadata__[0] in typing.get_args(p.annotation)[1:]]
+
+def _shared(*,
+    # dataset layout (default: detect it; imagefolder is the Hugging Face ImageFolder)
+    layout:Annotated[str, _Arg(choices=["auto", *LAYOUTS])]="auto",
+    split:str=None, # split to read where the layout has them (train, test, validation)
+    device:str=None): # cpu, cuda, cuda:1 ... (default: cuda when available)
+    "The options several verbs share, each defined once here; a verb lists them bare after its `*`."
+
 # %% ../nbs/99_cli.ipynb #6f49bd37
-def _data(args, report=None, need:str|None=None):
+def _data(data, layout:str, split:str|None, report=None, need:str|None=None):
     "The layout and records of DATA; `need`: the stage that needs several labels (refused with fewer than two)."
-    layout = detect_layout(args.data) if args.layout == "auto" else args.layout
-    records = load_records(args.data, layout=layout, split=getattr(args, "split", None), report=report)
-    if need: require_labels(records, f"{args.data} (layout {layout})", need)
+    layout = detect_layout(data) if layout == "auto" else layout
+    records = load_records(data, layout=layout, split=split, report=report)
+    if need: require_labels(records, f"{data} (layout {layout})", need)
     return layout, records
 
 _SHOWN_PROMPTS = 6   # the finetune banner lists this many label prompts, then says how many more
@@ -47,10 +107,9 @@ _SOURCES = Path("runs/base-model/sources")   # where `make base-model-sources` p
 _SOURCE_FILES = {"photos": ("scikit_image-*.whl", SKIMAGE_WHEEL, f"pip download --no-deps {SKIMAGE_WHEEL}"),
                  "emoji": ("emoji-datasource-google-*.tgz", EMOJI_PACKAGE, f"npm pack {EMOJI_PACKAGE}")}
 
-def _synth_source(args, name:str):
+def _synth_source(name:str, given):
     "The archive --photos or --emoji names, by default the one `make base-model-sources` left in ./runs/base-model/sources."
     pattern, package, get = _SOURCE_FILES[name]
-    given = getattr(args, name)
     if given is not None:
         if not Path(given).exists(): raise DiffmineError(f"--{name} {given}", "not found", f"pass the file `{get}` writes")
         return given
@@ -60,35 +119,89 @@ def _synth_source(args, name:str):
                             f"pass --{name} FILE (from `{get}`), or run `make base-model-sources`")
     return found[-1]
 
-def _cmd_synth(args):
-    kw = dict(seed=args.seed, overwrite=args.overwrite)
-    if args.size is not None: kw["size"] = args.size
-    if args.n_per_label: kw["n_per_label"] = args.n_per_label
-    if args.kind != "photos":
-        for name in ("photos", "emoji"):
-            if getattr(args, name) is not None:
-                raise DiffmineError(f"--{name}", f"only `diffmine synth photos` reads it, not `synth {args.kind}`", f"leave --{name} out")
-    if args.kind == "planted": root = synth.make_planted(args.out, **kw)
-    elif args.kind == "photos":
-        photos, emoji = _synth_source(args, "photos"), _synth_source(args, "emoji")
-        root = synth.make_photo_planted(args.out, photos, emoji, **kw)
-    else: root = synth.make_standin(args.kind, args.out, **kw)
-    print(f"planted {args.kind} dataset in {root}" + (f" ({synth.STANDIN_LAYOUTS[args.kind]} layout)"
-                                                      if args.kind in synth.STANDIN_LAYOUTS else ""))
+def _device(device:str|None):
+    "--device, else under a multi-process launcher with GPUs this process's GPU (cuda:LOCAL_RANK), else the default."
+    group = processes()
+    if device is None and group.world > 1 and torch.cuda.is_available(): return f"cuda:{group.local_rank}"
+    return device
 
-def _cmd_pretrain(args):
-    out = pretrain(args.out, args.work, photos=args.photos, emoji=args.emoji, fashion=args.fashion, steps=args.steps,
-                   batch_size=args.batch_size, lr=args.lr, vae_steps=args.vae_steps, seed=args.seed,
+def _cmd_synth(
+    # planted: 4 shape labels (folder layout); photos: 4 labels of real emoji planted on real photographs (folder
+    # layout); or a stand-in in that dataset's own layout
+    kind:Annotated[str, _Arg(choices=["planted", "photos", *synth.STANDINS])],
+    out:str, # output folder
+    *,
+    n_per_label:_Count=None, # images per label (default: each generator's own)
+    size:_Count=None, # image side in pixels (default: each generator's own, see `diffmine.synth`)
+    # photos only: the scikit-image wheel (default: the one in ./runs/base-model/sources, where
+    # `make base-model-sources` downloads it)
+    photos:str=None,
+    # photos only: the emoji-datasource-google npm tarball (default: the one in ./runs/base-model/sources, where
+    # `make base-model-sources` downloads it)
+    emoji:str=None,
+    seed:int=_default(synth.make_planted, "seed"), # random seed
+    overwrite:bool=False): # replace a dataset already in OUT
+    "write a planted dataset with known typical elements (ground truth beside it)"
+    kw = dict(seed=seed, overwrite=overwrite)
+    if size is not None: kw["size"] = size
+    if n_per_label: kw["n_per_label"] = n_per_label
+    if kind != "photos":
+        for name, given in (("photos", photos), ("emoji", emoji)):
+            if given is not None:
+                raise DiffmineError(f"--{name}", f"only `diffmine synth photos` reads it, not `synth {kind}`", f"leave --{name} out")
+    if kind == "planted": root = synth.make_planted(out, **kw)
+    elif kind == "photos":
+        root = synth.make_photo_planted(out, _synth_source("photos", photos), _synth_source("emoji", emoji), **kw)
+    else: root = synth.make_standin(kind, out, **kw)
+    print(f"planted {kind} dataset in {root}" + (f" ({synth.STANDIN_LAYOUTS[kind]} layout)"
+                                                 if kind in synth.STANDIN_LAYOUTS else ""))
+
+def _cmd_pretrain(
+    out:str=None, # OUT: model folder to write (default: the repository's models/diffmine-base)
+    *,
+    work:str=_default(pretrain, "work"), # generated images and checkpoints; rerunning resumes
+    photos:str, # the scikit-image wheel (real photographs), as `make base-model` downloads it
+    emoji:str, # the emoji-datasource-google npm tarball, as `make base-model` downloads it
+    fashion:str=None, # folder of the Fashion-MNIST idx files (default: the Debian package's)
+    steps:_Count=BASE_TRAIN["steps"], # UNet steps
+    batch_size:_Count=BASE_TRAIN["batch_size"], # images per UNet step
+    lr:float=BASE_TRAIN["lr"], # learning rate of the UNet (AdamW)
+    vae_steps:_Count=BASE_TRAIN["vae_steps"], # autoencoder steps
+    seed:int=BASE_SEED): # seed of the generated images, the initialisation and the noise
+    "pretrain diffmine-base from nothing (autoencoder + UNet, generic captions; resumable)"
+    out = pretrain(out, work, photos=photos, emoji=emoji, fashion=fashion, steps=steps, batch_size=batch_size, lr=lr,
+                   vae_steps=vae_steps, seed=seed,
                    command="diffmine pretrain " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["pretrain"] else "make base-model")
     print(f"diffmine-base written to {out} (model card: {out}/README.md)")
 
-def _cmd_finetune(args):
+def _cmd_finetune(
+    data:str, # DATA: dataset folder
+    out:str, # OUT: model folder to write
+    *, layout, split,
+    # what to finetune: diffmine-base (default; the demo's pretrained latent model, 128 px), 'small' (a new small
+    # pixel model, from scratch), a model folder or a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5
+    base:str=BASE_NAME,
+    resolution:_Count=None, # training resolution (default: the base model's)
+    steps:_Count=_default(finetune, "steps"), # training steps
+    batch_size:_Count=_default(finetune, "batch_size"), # images per step
+    lr:float=LR, # learning rate (AdamW)
+    cond_dropout:Annotated[float, _Arg(f"default: the dataset's ({COND_DROPOUT} for most)")]=None,
+    template:str=None, # prompt template, e.g. 'An image of {label}.' (default: the dataset's)
+    null_prompt:str=None, # null prompt (default: the dataset's)
+    ema:bool=False, # keep EMA weights and save them as the model
+    # save OUT/checkpoint-N every N steps (what --resume continues from)
+    checkpoint_every:_Count=_default(finetune, "checkpoint_every"),
+    # autocast while training
+    mixed_precision:Annotated[str, _Arg(choices=["no", "fp16", "bf16"])]=_default(finetune, "mixed_precision"),
+    seed:int=_default(finetune, "seed"), # seed of the initialisation, the image order and the noise
+    resume:bool=False): # continue from the newest complete checkpoint in OUT
+    "finetune a text-conditional diffusion model on labelled images"
     report = BadInputs()
-    layout, records = _data(args, report, need="finetuning")
+    layout, records = _data(data, layout, split, report, need="finetuning")
     spec = dataset_spec(layout)
-    template = args.template or spec.template
-    null = args.null_prompt if args.null_prompt is not None else spec.null_prompt
-    dropout = args.cond_dropout if args.cond_dropout is not None else spec.cond_dropout
+    template = template or spec.template
+    null = null_prompt if null_prompt is not None else spec.null_prompt
+    dropout = cond_dropout if cond_dropout is not None else spec.cond_dropout
     main = os.environ.get("RANK", "0") in ("", "0")              # under a launcher, the main process reports
     if main:
         combos = sorted({r.labels for r in records})
@@ -96,147 +209,255 @@ def _cmd_finetune(args):
         more = f" and {len(combos) - _SHOWN_PROMPTS} more" if len(combos) > _SHOWN_PROMPTS else ""
         print(f"finetune: {plural(len(records), 'image')} of {plural(len(label_names(records)), 'label')}, layout "
               f"{layout}; template {template!r}: {shown}{more}; null prompt {null!r}")
-    out = finetune(records, args.out, template, null, base=args.base, resolution=args.resolution, steps=args.steps,
-                   batch_size=args.batch_size, lr=args.lr, cond_dropout=dropout, ema=args.ema,
-                   checkpoint_every=args.checkpoint_every, seed=args.seed, resume=args.resume,
-                   mixed_precision=args.mixed_precision, dataset=spec.name, report=report)
+    out = finetune(records, out, template, null, base=base, resolution=resolution, steps=steps, batch_size=batch_size,
+                   lr=lr, cond_dropout=dropout, ema=ema, checkpoint_every=checkpoint_every, seed=seed, resume=resume,
+                   mixed_precision=mixed_precision, dataset=spec.name, report=report)
     if not main: return
     print(f"model written to {out}" + (f" ({len(report)} unreadable inputs listed in {out}/bad_inputs.csv)" if len(report) else ""))
 
-def _device(args):
-    "--device, else under a multi-process launcher with GPUs this process's GPU (cuda:LOCAL_RANK), else the default."
-    group = processes()
-    if args.device is None and group.world > 1 and torch.cuda.is_available(): return f"cuda:{group.local_rank}"
-    return args.device
+_CHANNELS_LAST = {"auto": None, "on": True, "off": False}   # --channels-last: compute_typicality's channels_last
 
-def _cmd_typicality(args):
+def _cmd_typicality(
+    model:str, # MODEL: model folder or hub id
+    data:str, # DATA: dataset folder
+    out:str, # OUT: run folder (maps/, index.csv); rerunning skips finished images
+    *, layout, split,
+    draws:_Count=N_DRAWS, # (eps, t) pairs per image
+    t_range:Annotated[float, _Arg(f"fraction of T the draws cover (default: the dataset's, {T_RANGE[0]:g} {T_RANGE[1]:g} "
+                                  "for most)", nargs=2, metavar=("LO", "HI"))]=None,
+    batch_size:_Count=_default(compute_typicality, "batch_size"), # draws per UNet call (2x inputs)
+    seed:int=SEED, # seed of the (eps, t) draws, the same for every image
+    limit:_Count=None, # at most N images, balanced over labels
+    template:str=None, # prompt template (default: the model's own, diffmine.json)
+    null_prompt:str=None, # null prompt (default: the model's own, else the dataset's)
+    # dtype of the stored maps (float16 halves their bytes)
+    cache_dtype:Annotated[str, _Arg(choices=["float32", "float16"])]=_default(compute_typicality, "cache_dtype"),
+    # autocast of the UNet (default: bf16 on CUDA GPUs that have it, else fp16 on CUDA, fp32 on the CPU; fp16: CUDA
+    # only; bf16 is slow on most CPUs); recorded in run.json
+    precision:Annotated[str, _Arg(choices=["fp32", "bf16", "fp16"])]=None,
+    # sdpa: torch scaled_dot_product_attention (diffusers' AttnProcessor2_0); eager: classic; keep: the model's
+    attention:Annotated[str, _Arg(choices=["sdpa", "eager", "keep"])]=_default(compute_typicality, "attention"),
+    # NHWC memory format for the UNet (auto: on for CUDA, off on the CPU)
+    channels_last:Annotated[str, _Arg(choices=list(_CHANNELS_LAST))]="auto",
+    device,
+    # adaptive estimation (diffmine.adaptive): a few draws for every image, more only where they can change the
+    # per-label top K of `diffmine mine`; off by default. How its top K compares with the full protocol's is measured
+    # by `diffmine benchmark-speed --sections adaptive` (figures/benchmark/speed.md)
+    adaptive:bool=False,
+    budget:Annotated[float, _Arg(f"with --adaptive (implies it): UNet evaluations per image on average (default "
+                                 f"{ADAPTIVE_BUDGET}; the full protocol spends 2 x --draws)")]=None,
+    # with --adaptive: the K of the per-label top K to get right (use the same --top with `diffmine mine`)
+    top:_Count=TOP_PER_LABEL,
+    patch:_Count=None, # with --adaptive: patch side, as `diffmine mine --patch`
+    # after the run, score this many images of every label under every label's prompt and warn when a label's own
+    # prompt is not the most helpful (an undertrained or mismatched model); 0: off (default: %(default)s)
+    check:int=_default(label_check, "per_label")):
+    "pixel typicality maps of every image under its own label"
     report = BadInputs()
-    model = load_model(args.model, device=_device(args))
-    layout, records = _data(args, report, need="typicality")
-    kw = dict(n=args.draws, t_range=tuple(args.t_range) if args.t_range else None, seed=args.seed,
-              batch_size=args.batch_size, template=args.template, null_prompt=args.null_prompt, layout=layout,
-              limit=args.limit, report=report, cache_dtype=args.cache_dtype)
-    engine = dict(precision=args.precision, attention=args.attention,
-                  channels_last={"auto": None, "on": True, "off": False}[args.channels_last])
-    adaptive = args.adaptive or args.budget is not None
+    model = load_model(model, device=_device(device))
+    layout, records = _data(data, layout, split, report, need="typicality")
+    kw = dict(n=draws, t_range=tuple(t_range) if t_range else None, seed=seed, batch_size=batch_size,
+              template=template, null_prompt=null_prompt, layout=layout, limit=limit, report=report, cache_dtype=cache_dtype)
+    adaptive = adaptive or budget is not None
     if adaptive:
-        if args.precision not in (None, "fp32") or args.attention != "sdpa" or args.channels_last != "auto":
+        if precision not in (None, "fp32") or attention != "sdpa" or channels_last != "auto":
             raise DiffmineError("--adaptive", "--precision, --attention and --channels-last are not supported with --adaptive",
                                 "drop them (adaptive typicality runs the UNet in fp32 with its default attention)")
-        df = adaptive_typicality(model, records, args.out, budget=args.budget or ADAPTIVE_BUDGET, top=args.top,
-                                 patch=args.patch, **kw)
-    else: df = compute_typicality(model, records, args.out, **kw, **engine)
+        df = adaptive_typicality(model, records, out, budget=budget or ADAPTIVE_BUDGET, top=top, patch=patch, **kw)
+    else: df = compute_typicality(model, records, out, **kw, precision=precision, attention=attention,
+                                  channels_last=_CHANNELS_LAST[channels_last])
     if not processes().main: return
-    print(f"typicality of {plural(len(df), 'image')} in {args.out}/index.csv" +
-          (f" ({len(report)} unreadable inputs listed in {args.out}/bad_inputs.csv)" if len(report) else ""))
-    if args.check and not adaptive:
-        chk, warnings = label_check(model, args.out, per_label=args.check)
+    print(f"typicality of {plural(len(df), 'image')} in {out}/index.csv" +
+          (f" ({len(report)} unreadable inputs listed in {out}/bad_inputs.csv)" if len(report) else ""))
+    if check and not adaptive:
+        chk, warnings = label_check(model, out, per_label=check)
         if len(chk):
-            print(f"label check ({args.out}/label_check.csv): own prompt most helpful on "
+            print(f"label check ({out}/label_check.csv): own prompt most helpful on "
                   f"{chk.own_best.mean():.0%} of {plural(int(chk.images.sum()), 'image')}, margin " +
                   ", ".join(f"{r.label} {r.margin:+.3g}" for r in chk.itertuples()))
         for w in warnings: print(w, file=sys.stderr)
     if adaptive:
-        c = adaptive_cost(args.out)
+        c = adaptive_cost(out)
         print(f"adaptive: {c['unet_evals']} UNet evaluations ({c['evals_per_image']:.1f} per image), {c['saving']:.1f}x fewer "
-              f"than the full protocol; per-image draws in {args.out}/adaptive.csv")
+              f"than the full protocol; per-image draws in {out}/adaptive.csv")
 
-def _cmd_mine(args):
-    df = mine_patches(args.run, patch=args.patch, per_image=args.per_image, top=args.top, seed=args.seed)
+def _cmd_mine(
+    run:str, # typicality run folder
+    *,
+    patch:_Count=None, # patch side in original pixels (default: the dataset's, scaled to the image)
+    per_image:_Count=PATCHES_PER_IMAGE, # patches kept per image (not overlapping)
+    top:_Count=TOP_PER_LABEL, # patches kept per label and ranking
+    seed:int=_default(mine_patches, "seed")): # seed of the random ranking (Rand.)
+    "mine the top patches of every label (T, and the controls Rand. and -T)"
+    df = mine_patches(run, patch=patch, per_image=per_image, top=top, seed=seed)
     counts = df.groupby("ranking").size().to_dict()
-    print(f"{plural(len(df), 'patch', 'patches')} in {args.run}/patches.csv ({counts})")
+    print(f"{plural(len(df), 'patch', 'patches')} in {run}/patches.csv ({counts})")
 
-def _cmd_cluster(args):
-    if args.other_model and not args.model:
+def _cmd_cluster(
+    run:str, # mined run folder
+    # MODEL for DIFT (default: the one the run was computed with, from RUN/run.json; another is refused unless
+    # --other-model)
+    model:str=None,
+    *,
+    other_model:bool=False, # describe the patches with MODEL although the run used another
+    k:_Count=N_CLUSTERS, # k-means clusters per label
+    dift_t:int=DIFT_T, # DIFT noise level, of 1000 steps
+    up_block:int=DIFT_UP_BLOCK, # UNet decoder block whose output describes a patch
+    ensemble:_Count=DIFT_ENSEMBLE, # noise draws averaged per image (the DIFT ensemble)
+    seed:int=_default(cluster_run, "seed"), # seed of the DIFT noise and of k-means
+    device):
+    "DIFT features of the mined patches, k-means per label, clusters ranked by median typicality"
+    if other_model and not model:
         raise DiffmineError("--other-model", "names no model", "pass MODEL after RUN: the model to use instead of the run's")
-    src = args.model or run_model(args.run)                 # default: the model the typicality run used (run.json)
-    try: model = load_model(src, device=_device(args))
+    src = model or run_model(run)                           # default: the model the typicality run used (run.json)
+    try: net = load_model(src, device=_device(device))
     except DiffmineError as e:
-        if args.model: raise
-        raise DiffmineError(e.path, f"{e.problem} (the model {Path(args.run)/'run.json'} records)",
-                            f"pass the model as MODEL: `diffmine cluster {args.run} MODEL`") from None
-    if not args.model and processes().main: print(f"cluster: DIFT with the run's model {src}")
-    df = cluster_run(model, args.run, k=args.k, t=args.dift_t, up_block=args.up_block, ensemble=args.ensemble,
-                     seed=args.seed, other_model=args.other_model)
+        if model: raise
+        raise DiffmineError(e.path, f"{e.problem} (the model {Path(run)/'run.json'} records)",
+                            f"pass the model as MODEL: `diffmine cluster {run} MODEL`") from None
+    if not model and processes().main: print(f"cluster: DIFT with the run's model {src}")
+    df = cluster_run(net, run, k=k, t=dift_t, up_block=up_block, ensemble=ensemble, seed=seed, other_model=other_model)
     if df is None: return                                   # not the main process: its shard of features is written
     n = int(df.groupby('label').cluster_rank.nunique().sum())
-    print(f"{plural(len(df), 'patch', 'patches')} in {plural(n, 'cluster')}: {args.run}/clusters.csv")
+    print(f"{plural(len(df), 'patch', 'patches')} in {plural(n, 'cluster')}: {run}/clusters.csv")
     per = df.groupby('label').size()
-    few = per[per < 5 * args.k]                             # a summary element needs members: 5 or more a cluster
+    few = per[per < 5 * k]                                  # a summary element needs members: 5 or more a cluster
     if len(few):
-        print(f"warning: --k {args.k} is more than a fifth of the T patches of {plural(len(few), 'label')} (" +
+        print(f"warning: --k {k} is more than a fifth of the T patches of {plural(len(few), 'label')} (" +
               ", ".join(f"{l!r}: {c}" for l, c in few.items()) + "): clusters of fewer than 5 patches summarise nothing "
-              f"-> lower --k, or mine more patches (`diffmine mine {args.run} --top N`)", file=sys.stderr)
+              f"-> lower --k, or mine more patches (`diffmine mine {run} --top N`)", file=sys.stderr)
 
-def _cmd_gallery(args):
-    index = write_gallery(args.run, args.out)
-    print(f"gallery: {index}")
+def _cmd_gallery(
+    run:str, # clustered run folder
+    *,
+    out:str=None): # default: RUN/gallery
+    "a static HTML gallery of a clustered run (one page per label)"
+    print(f"gallery: {write_gallery(run, out)}")
 
-def _cmd_figures(args):
-    out, run = Path(args.out), Path(args.run)
-    outline = synth.load_groundtruth(args.data).label_mask if args.data else None
+def _cmd_figures(
+    run:str, # run folder
+    out:str, # figure folder, e.g. figures/demo
+    *,
+    data:str=None, # a planted DATA: outline its label elements on the overlays
+    per_label:_Count=_default(typicality_figure, "per_label")): # images / patches per label
+    "draw a run's figures: typicality overlays, top patches, clusters (PNG + PDF)"
+    out, run = Path(out), Path(run)
+    outline = synth.load_groundtruth(data).label_mask if data else None
     patches = load_patches(run) if (run/"patches.csv").exists() else None
     if patches is not None and not len(patches):
         raise DiffmineError(run/"patches.csv", "holds no patches", f"mine them again: `diffmine mine {run}`")
     c = load_clusters(run) if (run/"clusters.csv").exists() else None   # refused when stale: before anything is drawn
-    written = [save_figure(typicality_figure(run, per_label=args.per_label, outline=outline), out/"typicality")]
+    written = [save_figure(typicality_figure(run, per_label=per_label, outline=outline), out/"typicality")]
     if patches is not None:
-        written.append(save_figure(patches_figure(patches, n=args.per_label), out/"patches"))
+        written.append(save_figure(patches_figure(patches, n=per_label), out/"patches"))
     for lab in sorted(c.label.unique()) if c is not None else []:
         written.append(save_figure(clusters_figure(c, lab), out/f"clusters_{slug(lab)}"))
     for old in sorted(out.glob("clusters_*")):            # the cluster figures of labels an earlier run had
         if old.suffix in (".png", ".pdf") and old.with_suffix(".png") not in written: old.unlink()
     print("\n".join(f"wrote {p} (+ .pdf)" for p in written))
 
-def _cmd_reproduce(args):
-    timings = reproduce(args.profile, args.only, params=parse_settings(args.set), executed=args.executed)
+def _cmd_reproduce(*,
+    # demo: planted stand-ins on the CPU; paper: real data
+    profile:Annotated[str, _Arg(choices=["demo", "paper"])]=_default(reproduce, "profile"),
+    only:Annotated[str, _Arg(f"comma-separated experiments (of: {', '.join(REGISTRY)})")]=None,
+    # a notebook parameter over the profile's, repeatable: KEY for every selected notebook that declares it, NAME.KEY
+    # for one experiment; VALUE is read as JSON when it parses (numbers, true, lists), '{name}' is the experiment's
+    # name; e.g. --set draws=50 --set cars.data_root=/data/cardb
+    set:Annotated[str, _Arg(action="append", metavar="[NAME.]KEY=VALUE")]=None,
+    executed:str=None): # folder for the executed notebooks (default: ./runs/experiments)
+    "run the paper's experiment notebooks with papermill and check their figures"
+    timings = reproduce(profile, only, params=parse_settings(set), executed=executed)
     print("\n".join(f"{name}: {sec:.0f} s" for name, sec in timings.items()))
 
-def _cmd_translate(args):
-    report = BadInputs()
-    model = load_model(args.model, device=args.device)
-    layout, records = _data(args, report)
-    man = translate_dataset(model, records, args.out, labels=args.labels, limit=args.limit, steps=args.steps,
-                            guidance=args.guidance, feature_fraction=args.feature_fraction,
-                            attn_fraction=args.attn_fraction, inversion_steps=args.inversion_steps,
-                            negative_prompt=args.negative_prompt, layout=layout,
-                            targets_per_batch=args.targets_per_batch, report=report,
-                            feature_layer=tuple(args.feature_layer) if args.feature_layer else "auto")
-    print(f"{len(man)} translations of {man.source_key.nunique()} images to {man.target_label.nunique()} labels: "
-          f"{args.out}/manifest.csv" + (f" ({len(report)} unreadable inputs listed in {args.out}/bad_inputs.csv)" if len(report) else ""))
-
-def _cmd_cotypical(args):
-    model = load_model(args.model, device=args.device)
-    idx = compute_cotypicality(model, args.run, n=args.draws, seed=args.seed)
-    c = cotypical_clusters(model, args.run, k=args.k, top=args.top, dims=args.dims, reduce=args.reduce,
-                           ensemble=args.ensemble, seed=args.seed)
-    path = save_figure(translation_figure(args.run, n_clusters=args.figure_clusters), Path(args.run)/"figures"/"translation")
-    print(f"co-typicality of {len(idx)} images; {len(c)} elements in {c.cluster.nunique()} clusters: "
-          f"{args.run}/cotypicality/clusters.csv; figure {path}")
-
-def _cmd_evaluate(args):
-    out, run = Path(args.out or args.run), Path(args.run)
-    per_image, summary = typicality_vs_groundtruth(run, args.data)
+def _cmd_evaluate(
+    run:str, # run folder
+    data:str, # the planted DATA it was computed on
+    *,
+    out:str=None, # folder for metrics.json (default: RUN)
+    k:_Count=_default(patch_precision, "k")): # precision@k of mined patches
+    "score a run against the ground truth of a planted dataset"
+    out, run = Path(out or run), Path(run)
+    per_image, summary = typicality_vs_groundtruth(run, data)
     metrics = {"typicality_vs_groundtruth": summary,
                "typicality_run": json.loads((run/"run.json").read_text())["params"]}
     print(f"typicality: inside > outside on {summary['hit_rate']:.1%} of {summary['images']} images; "
           f"average precision {summary['ap']:.3f} (chance {summary['ap_chance']:.3f})")
     if (run/"patches.csv").exists():
-        pp = patch_precision(load_patches(run), args.data, k=args.k)
-        metrics["patches"] = {"k": args.k, "label_area": label_area(args.data),
+        pp = patch_precision(load_patches(run), data, k=k)
+        metrics["patches"] = {"k": k, "label_area": label_area(data),
                               "precision_at_k": pp.to_dict(orient="records"),
                               "mean_by_ranking": pp.groupby("ranking")[["precision", "hit", "shared"]].mean().to_dict(orient="index")}
         table = pp.pivot(index="label", columns="ranking", values="precision")
-        print(f"patches: precision@{args.k} (fraction of patch pixels on the label's elements)\n{table.round(3).to_string()}")
-    metrics["command"] = " ".join(["diffmine", "evaluate", *map(str, [args.run, args.data])])
+        print(f"patches: precision@{k} (fraction of patch pixels on the label's elements)\n{table.round(3).to_string()}")
+    metrics["command"] = " ".join(["diffmine", "evaluate", *map(str, [run, data])])
     write_json(out/"metrics.json", metrics)
     per_image.to_csv(out/"per_image.csv", index=False)
     print(f"wrote {out/'metrics.json'}")
 
+def _cmd_translate(
+    model:str, # MODEL: the finetuned model folder or hub id
+    data:str, # DATA: dataset folder
+    out:str, # OUT: translation run folder; rerunning skips finished (image, label) pairs
+    *, layout, split,
+    labels:Annotated[str, _Arg(nargs="+")]=None, # target labels (default: every label the model was trained on)
+    limit:_Count=None, # at most N source images, balanced over labels
+    steps:_Count=PNP_STEPS, # DDIM sampling steps
+    guidance:float=PNP_GUIDANCE, # classifier-free guidance scale
+    feature_fraction:float=PNP_FEATURE_FRACTION, # share of steps with residual-feature injection
+    attn_fraction:float=PNP_ATTN_FRACTION, # share of steps with self-attention q/k injection
+    inversion_steps:_Count=None, # DDIM inversion steps, at least --steps (default: --steps; the authors invert with 999)
+    negative_prompt:str=None, # unconditional prompt of guidance (default: '', as Plug-and-Play and the authors)
+    # residual layer injected (default: up_blocks[1].resnets[1] for SD, the lowest-resolution block for small UNets)
+    feature_layer:Annotated[int, _Arg(nargs=2, metavar=("BLOCK", "RESNET"))]=None,
+    # target labels sampled together (batch 1 + 2x this)
+    targets_per_batch:_Count=_default(translate_dataset, "targets_per_batch"),
+    device):
+    "translate every image to every label (Plug-and-Play), cached per pair"
+    report = BadInputs()
+    model = load_model(model, device=device)
+    layout, records = _data(data, layout, split, report)
+    man = translate_dataset(model, records, out, labels=labels, limit=limit, steps=steps, guidance=guidance,
+                            feature_fraction=feature_fraction, attn_fraction=attn_fraction,
+                            inversion_steps=inversion_steps, negative_prompt=negative_prompt, layout=layout,
+                            targets_per_batch=targets_per_batch, report=report,
+                            feature_layer=tuple(feature_layer) if feature_layer else "auto")
+    print(f"{len(man)} translations of {man.source_key.nunique()} images to {man.target_label.nunique()} labels: "
+          f"{out}/manifest.csv" + (f" ({len(report)} unreadable inputs listed in {out}/bad_inputs.csv)" if len(report) else ""))
 
-def _cmd_benchmark_quality(args):
+def _cmd_cotypical(
+    run:str, # translation run folder (diffmine translate)
+    model:str, # MODEL it was made with
+    *,
+    draws:_Count=N_DRAWS, # typicality draws per translation
+    k:_Count=N_CLUSTERS, # k-means clusters
+    top:_Count=COTYP_TOP, # most co-typical elements kept for clustering
+    dims:_Count=COTYP_DIMS, # per-label reduction before concatenation
+    # per-label reduction of the descriptors
+    reduce:Annotated[str, _Arg(choices=["umap", "pca"])]=_default(cotypical_clusters, "reduce"),
+    ensemble:_Count=DIFT_ENSEMBLE, # noise draws averaged per image (the DIFT ensemble)
+    seed:int=SEED, # seed of the draws, the DIFT noise and the clustering
+    figure_clusters:_Count=_default(translation_figure, "n_clusters"), # top clusters in the figure (a block of rows each)
+    device):
+    "co-typicality of a translation run, clusters of co-typical elements, Fig. 10"
+    model = load_model(model, device=device)
+    idx = compute_cotypicality(model, run, n=draws, seed=seed)
+    c = cotypical_clusters(model, run, k=k, top=top, dims=dims, reduce=reduce, ensemble=ensemble, seed=seed)
+    path = save_figure(translation_figure(run, n_clusters=figure_clusters), Path(run)/"figures"/"translation")
+    print(f"co-typicality of {len(idx)} images; {len(c)} elements in {c.cluster.nunique()} clusters: "
+          f"{run}/cotypicality/clusters.csv; figure {path}")
+
+def _cmd_benchmark_quality(*,
+    work:str=_default(benchmark_quality, "work"), # models and caches (rerunning resumes)
+    out:str=_default(benchmark_quality, "out"), # where quality.json, quality.md and figures go
+    # comma-separated stand-ins, or 'none' (only Fashion-MNIST); the results of an earlier run are kept for the others
+    datasets:str=",".join(_default(benchmark_quality, "datasets")),
+    no_fashion:bool=False, # skip the Fashion-MNIST part
+    notes:str=None, # a text file appended to quality.md (analysis of missed targets)
+    # override a setting of BENCHMARK_SETTINGS, e.g. --set steps=400
+    set:Annotated[str, _Arg(action="append", metavar="KEY=VALUE")]=None):
+    "every ground-truth metric, base vs finetuned, on the five stand-ins and Fashion-MNIST"
     over = {}
-    for kv in args.set or []:
+    for kv in set or []:
         k, _, v = kv.partition("=")
         if k not in BENCHMARK_SETTINGS or isinstance(BENCHMARK_SETTINGS[k], tuple) or not v:
             raise DiffmineError(f"--set {kv}", "not a scalar setting of the benchmark",
@@ -246,28 +467,42 @@ def _cmd_benchmark_quality(args):
                 raise DiffmineError(f"--set {kv}", f"{k} is true or false", f"use {k}=true or {k}=false")
             over[k] = v.lower() in ("true", "1", "yes")
         else: over[k] = type(BENCHMARK_SETTINGS[k])(v)
-    notes = Path(args.notes).read_text() if args.notes else ""
-    datasets = () if args.datasets.strip().lower() in ("", "none") else tuple(d.strip() for d in args.datasets.split(","))
-    res = benchmark_quality(args.work, args.out, datasets=datasets, fashion=not args.no_fashion, notes=notes, **over)
-    print(f"wrote {Path(args.out)/'quality.json'} and quality.md ({res['seconds']['total']:.0f} s)")
+    notes = Path(notes).read_text() if notes else ""
+    datasets = () if datasets.strip().lower() in ("", "none") else tuple(d.strip() for d in datasets.split(","))
+    res = benchmark_quality(work, out, datasets=datasets, fashion=not no_fashion, notes=notes, **over)
+    print(f"wrote {Path(out)/'quality.json'} and quality.md ({res['seconds']['total']:.0f} s)")
 
-def _cmd_benchmark_photos(args):
+def _cmd_benchmark_photos(*,
+    work:str=_default(benchmark_photos, "work"), # dataset, model and runs (rerunning resumes)
+    out:str=_default(benchmark_photos, "out"), # where photos.json, photos.md and the figures go
+    photos:str=None, # the scikit-image wheel (default: ./runs/base-model/sources, `make base-model-sources`)
+    emoji:str=None, # the emoji-datasource-google tarball (default: ./runs/base-model/sources)
+    notes:str=None, # a text file appended to photos.md (analysis of missed targets)
+    # override a setting of PHOTO_SETTINGS, e.g. --set steps=800
+    set:Annotated[str, _Arg(action="append", metavar="KEY=VALUE")]=None):
+    "mining real images (emoji planted on photographs) through the CLI, base vs finetuned"
     over = {}
-    for kv in args.set or []:
+    for kv in set or []:
         k, _, v = kv.partition("=")
         if k not in PHOTO_SETTINGS or not v:
             raise DiffmineError(f"--set {kv}", "not a setting of the photo benchmark", f"use KEY=VALUE with KEY one of {', '.join(PHOTO_SETTINGS)}")
         try: over[k] = type(PHOTO_SETTINGS[k])(v)
         except ValueError: raise DiffmineError(f"--set {kv}", f"{k} is a {type(PHOTO_SETTINGS[k]).__name__}", f"e.g. {k}={PHOTO_SETTINGS[k]}") from None
-    notes = Path(args.notes).read_text() if args.notes else ""
-    res = benchmark_photos(args.work, args.out, photos=args.photos, emoji=args.emoji, notes=notes, **over)
+    notes = Path(notes).read_text() if notes else ""
+    res = benchmark_photos(work, out, photos=photos, emoji=emoji, notes=notes, **over)
     for t in res["targets"]: print(f"{t['target']}: {t['value']:.3f} (goal {t['goal']}: {'met' if t['met'] else 'missed'})")
-    print(f"wrote {Path(args.out)/'photos.json'} and photos.md ({res['seconds']['total']/60:.0f} min)")
+    print(f"wrote {Path(out)/'photos.json'} and photos.md ({res['seconds']['total']/60:.0f} min)")
 
-def _cmd_benchmark_speed(args):
-    sections = [s for s in args.sections.split(",") if s]
+def _cmd_benchmark_speed(*,
+    sections:Annotated[str, _Arg(f"comma-separated, of: {', '.join(SPEED_SECTIONS)}")]=",".join(DEFAULT_SECTIONS),
+    out:str=_default(benchmark_speed, "out"), # where speed.json, speed.md and the plots go
+    work:str=_default(benchmark_speed, "work"), # scratch folder for images and typicality runs
+    # override a setting of a section, e.g. --set overhead.images=16 --set gpu.resolutions=512
+    set:Annotated[str, _Arg(action="append", metavar="SECTION.KEY=VALUE")]=None):
+    "typicality time against the bare UNet (CPU, small model; GPU, SD-1.5-sized UNet)"
+    sections = [s for s in sections.split(",") if s]
     settings = {}
-    for item in args.set or []:
+    for item in set or []:
         section, _, kv = item.partition(".")
         if section not in SPEED_SECTIONS or not kv:
             raise DiffmineError(f"--set {item}", "not SECTION.KEY=VALUE with a known section", f"sections: {', '.join(SPEED_SECTIONS)}")
@@ -275,18 +510,11 @@ def _cmd_benchmark_speed(args):
         settings.setdefault(section, {})[k] = v
     command = " ".join(["diffmine", "benchmark-speed", *sys.argv[2:]]) if len(sys.argv) > 1 and sys.argv[1] == "benchmark-speed" \
         else f"diffmine benchmark-speed --sections {','.join(sections)}"
-    res = benchmark_speed(args.out, sections, args.work, settings, command=command)
+    res = benchmark_speed(out, sections, work, settings, command=command)
     for name, r in res["sections"].items(): print(f"{name}: {r.get('summary', 'done')}")
-    print(f"wrote {Path(args.out)/'speed.json'} and speed.md")
+    print(f"wrote {Path(out)/'speed.json'} and speed.md")
 
 # %% ../nbs/99_cli.ipynb #0c4eccbd
-_COUNTS = {   # verb: its options that count something (refused below 1)
-    "synth": ["n_per_label", "size"], "pretrain": ["steps", "batch_size", "vae_steps"],
-    "finetune": ["resolution", "steps", "batch_size", "checkpoint_every"],
-    "typicality": ["draws", "batch_size", "limit", "top", "patch"], "mine": ["patch", "per_image", "top"],
-    "cluster": ["k", "ensemble"], "figures": ["per_label"], "evaluate": ["k"],
-    "translate": ["limit", "steps", "inversion_steps", "targets_per_batch"],
-    "cotypical": ["draws", "k", "top", "dims", "ensemble", "figure_clusters"]}
 _OUTPUTS = {  # verb: (argument, its name in messages, checked only when it exists: a run folder it also reads)
     "synth": [("out", "OUT", False)], "pretrain": [("out", "OUT", False), ("work", "--work", False)],
     "finetune": [("out", "OUT", False)], "typicality": [("out", "OUT", False)], "mine": [("run", "RUN", True)],
@@ -309,7 +537,7 @@ def _check_out(path, shown:str):
 
 def _check_args(args):
     "Refuse bad arguments before a verb reads or writes anything."
-    for dest in _COUNTS.get(args.verb, []):
+    for dest in _counts(args.func):
         if getattr(args, dest, None) is not None: positive("--" + dest.replace("_", "-"), getattr(args, dest))
     if getattr(args, "t_range", None) is not None and not 0 <= args.t_range[0] < args.t_range[1] <= 1:
         raise DiffmineError("--t-range {:g} {:g}".format(*args.t_range), "needs 0 <= LO < HI <= 1 (fractions of T)",
@@ -337,10 +565,6 @@ def _os_error(e:OSError) -> DiffmineError|None:
     return DiffmineError(e.filename or "a file", e.strerror or str(e), fix)
 
 # %% ../nbs/99_cli.ipynb #5513949b
-_ADAPTIVE_NOTE = ("Benchmark (Cars and Faces stand-ins, 64 images, K=8, budget 20): 10x fewer UNet evaluations and "
-                  "ground-truth precision unchanged, but the per-label top-K overlap with a full run is 0.64/0.57 (target "
-                  "0.9; two full runs agree at 0.75/0.71) and Spearman 0.96/0.91: not yet the default.")
-
 class _Help(argparse.HelpFormatter):
     "Every option's help ends with its default, unless the help already says what the default is."
     def _get_help_string(self, action):
@@ -349,208 +573,31 @@ class _Help(argparse.HelpFormatter):
             or action.default == argparse.SUPPRESS or "default" in h.lower()): return h
         return f"{h} (default: %(default)s)"
 
+_VERBS = [_cmd_synth, _cmd_pretrain, _cmd_finetune, _cmd_typicality, _cmd_mine, _cmd_cluster, _cmd_gallery,
+          _cmd_figures, _cmd_reproduce, _cmd_evaluate, _cmd_translate, _cmd_cotypical, _cmd_benchmark_quality,
+          _cmd_benchmark_photos, _cmd_benchmark_speed]   # in the order `diffmine --help` lists them
+
+def _verb(f) -> str: return f.__name__.removeprefix("_cmd_").replace("_", "-")
+
 def parser() -> argparse.ArgumentParser:
-    "The `diffmine` argument parser."
+    "The `diffmine` argument parser, made from the signatures of the verb functions."
     p = argparse.ArgumentParser(prog="diffmine", description="Diffusion models as data mining tools.")
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
-    _add = sub.add_parser
-    sub.add_parser = lambda *a, **kw: _add(*a, formatter_class=_Help, **kw)   # every verb shows its defaults
-    def data_args(q):
-        q.add_argument("--layout", default="auto", choices=["auto", *LAYOUTS],
-                       help="dataset layout (default: detect it; imagefolder is the Hugging Face ImageFolder)")
-        q.add_argument("--split", default=None, help="split to read where the layout has them (train, test, validation)")
-
-    q = sub.add_parser("synth", help="write a planted dataset with known typical elements (ground truth beside it)")
-    q.add_argument("kind", choices=["planted", "photos", *synth.STANDINS],
-                   help="planted: 4 shape labels (folder layout); photos: 4 labels of real emoji planted on real photographs "
-                        "(folder layout); or a stand-in in that dataset's own layout")
-    q.add_argument("out", help="output folder")
-    q.add_argument("--n-per-label", type=int, default=None, help="images per label (default: each generator's own)")
-    q.add_argument("--size", type=int, default=None, help="image side in pixels (default: 32; photos: 128)")
-    q.add_argument("--photos", default=None, help="photos only: the scikit-image wheel (default: the one in "
-                   "./runs/base-model/sources, where `make base-model-sources` downloads it)")
-    q.add_argument("--emoji", default=None, help="photos only: the emoji-datasource-google npm tarball (default: the one in "
-                   "./runs/base-model/sources, where `make base-model-sources` downloads it)")
-    q.add_argument("--seed", type=int, default=0, help="random seed")
-    q.add_argument("--overwrite", action="store_true", help="replace a dataset already in OUT")
-    q.set_defaults(func=_cmd_synth)
-
-    q = sub.add_parser("pretrain", help="pretrain diffmine-base from nothing (autoencoder + UNet, generic captions; resumable)")
-    q.add_argument("out", nargs="?", default=None, help="OUT: model folder to write (default: the repository's models/diffmine-base)")
-    q.add_argument("--work", default="runs/base-model", help="generated images and checkpoints; rerunning resumes (default: %(default)s)")
-    q.add_argument("--photos", required=True, help="the scikit-image wheel (real photographs), as `make base-model` downloads it")
-    q.add_argument("--emoji", required=True, help="the emoji-datasource-google npm tarball, as `make base-model` downloads it")
-    q.add_argument("--fashion", default=None, help="folder of the Fashion-MNIST idx files (default: the Debian package's)")
-    q.add_argument("--steps", type=int, default=BASE_TRAIN["steps"], help="UNet steps (default: %(default)s)")
-    q.add_argument("--batch-size", type=int, default=BASE_TRAIN["batch_size"], help="default: %(default)s")
-    q.add_argument("--lr", type=float, default=BASE_TRAIN["lr"], help="default: %(default)s")
-    q.add_argument("--vae-steps", type=int, default=BASE_TRAIN["vae_steps"], help="autoencoder steps (default: %(default)s)")
-    q.add_argument("--seed", type=int, default=BASE_SEED, help="default: %(default)s")
-    q.set_defaults(func=_cmd_pretrain)
-
-    q = sub.add_parser("finetune", help="finetune a text-conditional diffusion model on labelled images")
-    q.add_argument("data", help="DATA: dataset folder"); q.add_argument("out", help="OUT: model folder to write")
-    data_args(q)
-    q.add_argument("--base", default=BASE_NAME, help="what to finetune: diffmine-base (default; the demo's pretrained latent "
-                   "model, 128 px), 'small' (a new small pixel model, from scratch), a model folder or a hub id such as "
-                   "stable-diffusion-v1-5/stable-diffusion-v1-5")
-    q.add_argument("--resolution", type=int, default=None, help="training resolution (default: the base model's)")
-    q.add_argument("--steps", type=int, default=1000, help="training steps")
-    q.add_argument("--batch-size", type=int, default=8, help="images per step")
-    q.add_argument("--lr", type=float, default=LR, help="learning rate (AdamW)")
-    q.add_argument("--cond-dropout", type=float, default=None, help=f"default: the dataset's ({COND_DROPOUT} for most)")
-    q.add_argument("--template", default=None, help="prompt template, e.g. 'An image of {label}.' (default: the dataset's)")
-    q.add_argument("--null-prompt", default=None, help="null prompt (default: the dataset's)")
-    q.add_argument("--ema", action="store_true", help="keep EMA weights and save them as the model")
-    q.add_argument("--checkpoint-every", type=int, default=500, help="save OUT/checkpoint-N every N steps (what --resume continues from)")
-    q.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"], help="autocast while training")
-    q.add_argument("--seed", type=int, default=0, help="seed of the initialisation, the image order and the noise")
-    q.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint in OUT")
-    q.set_defaults(func=_cmd_finetune)
-
-    q = sub.add_parser("typicality", help="pixel typicality maps of every image under its own label")
-    q.add_argument("model", help="MODEL: model folder or hub id"); q.add_argument("data", help="DATA: dataset folder")
-    q.add_argument("out", help="OUT: run folder (maps/, index.csv); rerunning skips finished images")
-    data_args(q)
-    q.add_argument("--draws", type=int, default=N_DRAWS, help="(eps, t) pairs per image")
-    q.add_argument("--t-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
-                   help="fraction of T the draws cover (default: the dataset's, 0.1 0.7)")
-    q.add_argument("--batch-size", type=int, default=50, help="draws per UNet call (2x inputs)")
-    q.add_argument("--seed", type=int, default=SEED, help="seed of the (eps, t) draws, the same for every image")
-    q.add_argument("--limit", type=int, default=None, help="at most N images, balanced over labels")
-    q.add_argument("--template", default=None, help="prompt template (default: the model's own, diffmine.json)")
-    q.add_argument("--null-prompt", default=None, help="null prompt (default: the model's own, else the dataset's)")
-    q.add_argument("--cache-dtype", default="float32", choices=["float32", "float16"],
-                   help="dtype of the stored maps (float16: half the map's bytes, same mined patches)")
-    q.add_argument("--precision", default=None, choices=["fp32", "bf16", "fp16"],
-                   help="autocast of the UNet (default: bf16 on CUDA GPUs that have it, else fp16 on CUDA, fp32 on the "
-                        "CPU; fp16: CUDA only; bf16 is slow on most CPUs); recorded in run.json")
-    q.add_argument("--attention", default="sdpa", choices=["sdpa", "eager", "keep"],
-                   help="sdpa: torch scaled_dot_product_attention (diffusers' AttnProcessor2_0); eager: classic; keep: the model's")
-    q.add_argument("--channels-last", default="auto", choices=["auto", "on", "off"],
-                   help="NHWC memory format for the UNet (auto: on for CUDA, off on the CPU)")
-    q.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    q.add_argument("--adaptive", action="store_true",
-                   help="adaptive estimation (diffmine.adaptive): a few draws for every image, more only where they can "
-                        "change the per-label top K of `diffmine mine`; off by default. " + _ADAPTIVE_NOTE)
-    q.add_argument("--budget", type=float, default=None,
-                   help=f"with --adaptive (implies it): UNet evaluations per image on average (default {ADAPTIVE_BUDGET}; "
-                        f"the full protocol spends 2 x --draws)")
-    q.add_argument("--top", type=int, default=TOP_PER_LABEL, help="with --adaptive: the K of the per-label top K to get "
-                   "right (use the same --top with `diffmine mine`)")
-    q.add_argument("--patch", type=int, default=None, help="with --adaptive: patch side, as `diffmine mine --patch`")
-    q.add_argument("--check", type=int, default=4, help="after the run, score this many images of every label under "
-                   "every label's prompt and warn when a label's own prompt is not the most helpful (an undertrained or "
-                   "mismatched model); 0: off (default: %(default)s)")
-    q.set_defaults(func=_cmd_typicality)
-
-    q = sub.add_parser("mine", help="mine the top patches of every label (T, and the controls Rand. and -T)")
-    q.add_argument("run", help="typicality run folder")
-    q.add_argument("--patch", type=int, default=None, help="patch side in original pixels (default: the dataset's, scaled to the image)")
-    q.add_argument("--per-image", type=int, default=PATCHES_PER_IMAGE, help="patches kept per image (not overlapping)")
-    q.add_argument("--top", type=int, default=TOP_PER_LABEL, help="patches kept per label and ranking")
-    q.add_argument("--seed", type=int, default=0, help="seed of the random ranking (Rand.)")
-    q.set_defaults(func=_cmd_mine)
-
-    q = sub.add_parser("cluster", help="DIFT features of the mined patches, k-means per label, clusters ranked by median typicality")
-    q.add_argument("run", help="mined run folder")
-    q.add_argument("model", nargs="?", default=None, help="MODEL for DIFT (default: the one the run was computed with, "
-                   "from RUN/run.json; another is refused unless --other-model)")
-    q.add_argument("--other-model", action="store_true", help="describe the patches with MODEL although the run used another")
-    q.add_argument("--k", type=int, default=N_CLUSTERS, help="k-means clusters per label")
-    q.add_argument("--dift-t", type=int, default=DIFT_T, help="DIFT noise level, of 1000 steps")
-    q.add_argument("--up-block", type=int, default=DIFT_UP_BLOCK, help="UNet decoder block whose output describes a patch")
-    q.add_argument("--ensemble", type=int, default=DIFT_ENSEMBLE, help="noise draws averaged per image (the DIFT ensemble)")
-    q.add_argument("--seed", type=int, default=0, help="seed of the DIFT noise and of k-means")
-    q.add_argument("--device", default=None, help="cpu, cuda ... (default: cuda when available)")
-    q.set_defaults(func=_cmd_cluster)
-
-    q = sub.add_parser("gallery", help="a static HTML gallery of a clustered run (one page per label)")
-    q.add_argument("run", help="clustered run folder"); q.add_argument("--out", default=None, help="default: RUN/gallery")
-    q.set_defaults(func=_cmd_gallery)
-
-    q = sub.add_parser("figures", help="draw a run's figures: typicality overlays, top patches, clusters (PNG + PDF)")
-    q.add_argument("run", help="run folder"); q.add_argument("out", help="figure folder, e.g. figures/demo")
-    q.add_argument("--data", default=None, help="a planted DATA: outline its label elements on the overlays")
-    q.add_argument("--per-label", type=int, default=6, help="images / patches per label")
-    q.set_defaults(func=_cmd_figures)
-
-    q = sub.add_parser("reproduce", help="run the paper's experiment notebooks with papermill and check their figures")
-    q.add_argument("--profile", default="demo", choices=["demo", "paper"], help="demo: planted stand-ins on the CPU; paper: real data")
-    q.add_argument("--only", default=None, help=f"comma-separated experiments (of: {', '.join(REGISTRY)})")
-    q.add_argument("--set", action="append", metavar="[NAME.]KEY=VALUE",
-                   help="a notebook parameter over the profile's, repeatable: KEY for every selected notebook that declares it, "
-                        "NAME.KEY for one experiment; VALUE is read as JSON when it parses (numbers, true, lists), '{name}' is "
-                        "the experiment's name; e.g. --set draws=50 --set cars.data_root=/data/cardb")
-    q.add_argument("--executed", default=None, help="folder for the executed notebooks (default: ./runs/experiments)")
-    q.set_defaults(func=_cmd_reproduce)
-
-    q = sub.add_parser("evaluate", help="score a run against the ground truth of a planted dataset")
-    q.add_argument("run", help="run folder"); q.add_argument("data", help="the planted DATA it was computed on")
-    q.add_argument("--out", default=None, help="folder for metrics.json (default: RUN)")
-    q.add_argument("--k", type=int, default=20, help="precision@k of mined patches")
-    q.set_defaults(func=_cmd_evaluate)
-
-    q = sub.add_parser("translate", help="translate every image to every label (Plug-and-Play), cached per pair")
-    q.add_argument("model", help="MODEL: the finetuned model folder or hub id"); q.add_argument("data", help="DATA: dataset folder")
-    q.add_argument("out", help="OUT: translation run folder; rerunning skips finished (image, label) pairs")
-    data_args(q)
-    q.add_argument("--labels", nargs="+", default=None, help="target labels (default: every label the model was trained on)")
-    q.add_argument("--limit", type=int, default=None, help="at most N source images, balanced over labels")
-    q.add_argument("--steps", type=int, default=PNP_STEPS, help="DDIM sampling steps")
-    q.add_argument("--guidance", type=float, default=PNP_GUIDANCE, help="classifier-free guidance scale")
-    q.add_argument("--feature-fraction", type=float, default=PNP_FEATURE_FRACTION, help="share of steps with residual-feature injection")
-    q.add_argument("--attn-fraction", type=float, default=PNP_ATTN_FRACTION, help="share of steps with self-attention q/k injection")
-    q.add_argument("--inversion-steps", type=int, default=None, help="DDIM inversion steps, at least --steps (default: --steps; the authors invert with 999)")
-    q.add_argument("--negative-prompt", default=None, help="unconditional prompt of guidance (default: '', as Plug-and-Play and the authors)")
-    q.add_argument("--feature-layer", type=int, nargs=2, default=None, metavar=("BLOCK", "RESNET"),
-                   help="residual layer injected (default: up_blocks[1].resnets[1] for SD, the lowest-resolution block for small UNets)")
-    q.add_argument("--targets-per-batch", type=int, default=10, help="target labels sampled together (batch 1 + 2x this)")
-    q.add_argument("--device", default=None, help="cpu, cuda ... (default: cuda when available)")
-    q.set_defaults(func=_cmd_translate)
-
-    q = sub.add_parser("cotypical", help="co-typicality of a translation run, clusters of co-typical elements, Fig. 10")
-    q.add_argument("run", help="translation run folder (diffmine translate)"); q.add_argument("model", help="MODEL it was made with")
-    q.add_argument("--draws", type=int, default=N_DRAWS, help="typicality draws per translation")
-    q.add_argument("--k", type=int, default=N_CLUSTERS, help="k-means clusters")
-    q.add_argument("--top", type=int, default=COTYP_TOP, help="most co-typical elements kept for clustering")
-    q.add_argument("--dims", type=int, default=COTYP_DIMS, help="per-label reduction before concatenation")
-    q.add_argument("--reduce", default="umap", choices=["umap", "pca"], help="per-label reduction of the descriptors")
-    q.add_argument("--ensemble", type=int, default=DIFT_ENSEMBLE, help="noise draws averaged per image (the DIFT ensemble)")
-    q.add_argument("--seed", type=int, default=SEED, help="seed of the draws, the DIFT noise and the clustering")
-    q.add_argument("--figure-clusters", type=int, default=4, help="top clusters in the figure (4 rows each)")
-    q.add_argument("--device", default=None, help="cpu, cuda ... (default: cuda when available)")
-    q.set_defaults(func=_cmd_cotypical)
-    q = sub.add_parser("benchmark-quality", help="every ground-truth metric, base vs finetuned, on the five stand-ins and Fashion-MNIST")
-    q.add_argument("--work", default="runs/benchmark", help="models and caches (rerunning resumes)")
-    q.add_argument("--out", default="figures/benchmark", help="where quality.json, quality.md and figures go")
-    q.add_argument("--datasets", default="cars,faces,geo,places,xray",
-                   help="comma-separated stand-ins, or 'none' (only Fashion-MNIST); the results of an earlier run are kept for the others")
-    q.add_argument("--no-fashion", action="store_true", help="skip the Fashion-MNIST part")
-    q.add_argument("--notes", default=None, help="a text file appended to quality.md (analysis of missed targets)")
-    q.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting of BENCHMARK_SETTINGS, e.g. --set steps=400")
-    q.set_defaults(func=_cmd_benchmark_quality)
-    q = sub.add_parser("benchmark-photos", help="mining real images (emoji planted on photographs) through the CLI, base vs finetuned")
-    q.add_argument("--work", default="runs/benchmark-photos", help="dataset, model and runs (rerunning resumes)")
-    q.add_argument("--out", default="figures/benchmark", help="where photos.json, photos.md and the figures go")
-    q.add_argument("--photos", default=None, help="the scikit-image wheel (default: ./runs/base-model/sources', `make base-model-sources`)")
-    q.add_argument("--emoji", default=None, help="the emoji-datasource-google tarball (default: ./runs/base-model/sources')")
-    q.add_argument("--notes", default=None, help="a text file appended to photos.md (analysis of missed targets)")
-    q.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting of PHOTO_SETTINGS, e.g. --set steps=800")
-    q.set_defaults(func=_cmd_benchmark_photos)
-    q = sub.add_parser("benchmark-speed", help="typicality time against the bare UNet (CPU, small model; GPU, SD-1.5-sized UNet)")
-    q.add_argument("--sections", default=",".join(DEFAULT_SECTIONS), help=f"comma-separated, of: {', '.join(SPEED_SECTIONS)}")
-    q.add_argument("--out", default="figures/benchmark", help="where speed.json, speed.md and the plots go")
-    q.add_argument("--work", default="runs/benchmark-speed", help="scratch folder for images and typicality runs")
-    q.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
-                   help="override a setting of a section, e.g. --set overhead.images=16 --set gpu.resolutions=512")
-    q.set_defaults(func=_cmd_benchmark_speed)
+    shared = {name: (flags, kw) for name, flags, kw in _arguments(_shared)}
+    for f in _VERBS:
+        q = sub.add_parser(_verb(f), help=f.__doc__, formatter_class=_Help)   # every verb shows its defaults
+        for _, flags, kw in _arguments(f, shared): q.add_argument(*flags, **kw)
+        q.set_defaults(func=f)
     return p
+
+def _call(args):
+    "Run the verb `args` holds with the parsed value of each of its parameters."
+    return args.func(**{name: getattr(args, name) for name in inspect.signature(args.func).parameters})
 
 def main(argv=None):
     "Entry point of the `diffmine` command."
     args = parser().parse_args(argv)
-    try: _check_args(args); args.func(args)
+    try: _check_args(args); _call(args)
     except DiffmineError as e:
         print(f"diffmine {args.verb}: error: {e}", file=sys.stderr); sys.exit(2)
     except OSError as e:
