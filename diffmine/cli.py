@@ -4,7 +4,7 @@
 
 # %% ../nbs/99_cli.ipynb #d3bccc4d
 from __future__ import annotations
-import os, sys, errno, argparse, json, inspect, typing
+import os, sys, errno, argparse, inspect, typing
 import torch
 from pathlib import Path
 from typing import Annotated
@@ -22,7 +22,7 @@ from .finetune import finetune
 from .typicality import compute_typicality, label_check
 from .adaptive import adaptive_typicality, adaptive_cost, ADAPTIVE_BUDGET
 from .patches import mine_patches, load_patches
-from .features import run_model
+from .runfolder import RunFolder
 from .clusters import cluster_run, load_clusters
 from .evaluation import typicality_vs_groundtruth, patch_precision, label_area
 from .figures import typicality_figure, patches_figure, clusters_figure, translation_figure, save_figure, plural
@@ -309,7 +309,7 @@ def _cmd_cluster(
     "DIFT features of the mined patches, k-means per label, clusters ranked by median typicality"
     if other_model and not model:
         raise DiffmineError("--other-model", "names no model", "pass MODEL after RUN: the model to use instead of the run's")
-    src = model or run_model(run)                           # default: the model the typicality run used (run.json)
+    src = model or RunFolder(run).model                           # default: the model the typicality run used (run.json)
     try: net = load_model(src, device=_device(device))
     except DiffmineError as e:
         if model: raise
@@ -379,7 +379,7 @@ def _cmd_evaluate(
     out, run = Path(out or run), Path(run)
     per_image, summary = typicality_vs_groundtruth(run, data)
     metrics = {"typicality_vs_groundtruth": summary,
-               "typicality_run": json.loads((run/"run.json").read_text())["params"]}
+               "typicality_run": RunFolder(run).params()}
     print(f"typicality: inside > outside on {summary['hit_rate']:.1%} of {summary['images']} images; "
           f"average precision {summary['ap']:.3f} (chance {summary['ap_chance']:.3f})")
     if (run/"patches.csv").exists():

@@ -16,8 +16,7 @@ from .runfolder import load_index, RunFolder
 
 
 # %% auto #0
-__all__ = ['dift_features', 'run_model', 'same_model', 'check_run_model', 'run_working_resolution', 'compute_features',
-           'patch_descriptors']
+__all__ = ['dift_features', 'same_model', 'check_run_model', 'run_working_resolution', 'compute_features', 'patch_descriptors']
 
 # %% ../nbs/07_features.ipynb #6ca7f60b
 class _StopForward(Exception):
@@ -68,10 +67,6 @@ def dift_features(model:DiffusionModel,
     return out.float().mean(0).cpu()
 
 # %% ../nbs/07_features.ipynb #167080e7
-def run_model(run) -> str:
-    "The model a typicality run folder was computed with, as its `run.json` records it (a folder or a hub id)."
-    return RunFolder(run).model
-
 def same_model(a:str, b:str) -> bool:
     "Whether two model sources name one model: the same folder (however written), or the same hub id."
     def key(s):

@@ -10,14 +10,13 @@ import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from .config import (DiffmineError, positive, progress, atomic_write, write_json, save_npz, dataset_spec,
                              remove_temporaries, read_table, file_digest,
                              format_prompt,
-                             DatasetSpec, PATCHES_PER_IMAGE, TOP_PER_LABEL)
+                             PATCHES_PER_IMAGE, TOP_PER_LABEL)
 from .runfolder import load_index, load_typicality, image_key, RunFolder
 
 
 # %% auto #0
 __all__ = ['MINE_MAX_SIDE', 'RANKINGS', 'PATCH_COLUMNS', 'PATCHES_RECORD', 'pool_map', 'nms_boxes', 'pooled_scores',
-           'default_patch_size', 'run_dataset', 'run_resolution', 'mine_patches', 'check_patches', 'load_patches',
-           'synthetic_run', 'crop']
+           'default_patch_size', 'mine_patches', 'check_patches', 'load_patches', 'synthetic_run', 'crop']
 
 # %% ../nbs/06_patches.ipynb #a408e282
 def pool_map(m:np.ndarray, # a 2-d map (H, W)
@@ -119,14 +118,6 @@ _SKIP_COLUMNS = ["key", "rel", "height", "width", "patch", "reason"]
 def _stable_int(s) -> int:
     return int(hashlib.sha1(str(s).encode()).hexdigest()[:8], 16)
 
-def run_dataset(run) -> DatasetSpec:
-    "The `DatasetSpec` of a typicality run (`RunFolder.dataset`): recorded, else from its model or its prompt template."
-    return RunFolder(run).dataset
-
-def run_resolution(run) -> int|None:
-    "The working resolution of a typicality run (its run.json `resolution`), None when it records none."
-    return RunFolder(run).resolution
-
 def _image_boxes(ys, xs, pooled, k, per_image, rankings, rng):
     "Per ranking, the kept boxes of one image as (y, x, pooled typicality); `pooled[i, j]` is corner (ys[i], xs[j])."
     out = {}
@@ -182,7 +173,7 @@ def mine_patches(run,                          # a typicality run folder (index.
     made_from = file_digest(RunFolder(run).index_file)                      # the bytes read next
     index = load_index(run)
     remove_temporaries(run)                                       # left by a killed run
-    spec, working = run_dataset(run), run_resolution(run)
+    spec, working = RunFolder(run).dataset, RunFolder(run).resolution
     rows, skipped = [], []
     for r in progress(list(index.itertuples(index=False)), desc="patches", unit="img"):
         key, label = str(r.key), str(r.label)

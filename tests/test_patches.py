@@ -6,7 +6,8 @@ import numpy as np, pandas as pd, pytest
 from PIL import Image
 
 from diffmine.patches import (pool_map, nms_boxes, default_patch_size, mine_patches, load_patches, crop,
-                              synthetic_run, run_dataset, pooled_scores, PATCH_COLUMNS)
+                              synthetic_run, pooled_scores, PATCH_COLUMNS)
+from diffmine.runfolder import RunFolder
 from diffmine.runfolder import load_typicality
 from diffmine.config import DiffmineError
 
@@ -204,7 +205,7 @@ def test_planted_end_to_end(tmp_path):
 def test_default_patch_from_the_run_dataset(tmp_path):
     rng = np.random.default_rng(0)
     run = synthetic_run(tmp_path/"run", [("1950/0.png", "1950", rng.normal(size=(16, 16)), (256, 300))], dataset="cars")
-    assert run_dataset(run).name == "cars"
+    assert RunFolder(run).dataset.name == "cars"
     df = mine_patches(run, rankings=("T",))
     assert set(df.x1 - df.x0) == {50}                          # the Cars patch at paper scale
     assert df.x1.max() <= 300 and df.y1.max() <= 256

@@ -347,8 +347,9 @@ def test_8000px_image_every_stage_bounded_memory(corpus, model, tmp_path):
     peaks["mine"] = _peak_mib("mine", out)
     p = pd.read_csv(out/"patches.csv", keep_default_na=False)
     hp = p[p.rel == f"{LABELS[0]}/huge.jpg"]
-    from diffmine.patches import default_patch_size, run_resolution   # 64 px in working pixels, scaled to the image
-    k = default_patch_size(64, 8000, run_resolution(out))
+    from diffmine.patches import default_patch_size   # 64 px in working pixels, scaled to the image
+    from diffmine.runfolder import RunFolder
+    k = default_patch_size(64, 8000, RunFolder(out).resolution)
     assert len(hp) == 15 and ((hp.x1 - hp.x0) == k).all() and (hp[["x1", "y1"]] <= 8000).all().all()
     peaks["cluster"] = _peak_mib("cluster", out, model, *CLUSTER)
     peaks["figures"] = _peak_mib("figures", out, tmp_path/"fig", "--per-label", 4)
