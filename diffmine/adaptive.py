@@ -4,7 +4,7 @@
 
 # %% ../nbs/17_adaptive.ipynb #11dc0956
 from __future__ import annotations
-import math, time, platform
+import math
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from .config import (DiffmineError, progress, format_prompt, atomic_write, save_npz, npz_complete,
@@ -12,15 +12,13 @@ from .config import (DiffmineError, progress, format_prompt, atomic_write, save_
                              N_DRAWS, SEED, PATCHES_PER_IMAGE, TOP_PER_LABEL, NUM_TRAIN_TIMESTEPS)
 from .data import BadInputs, BadImage, load_image
 from .models import DiffusionModel, image_tensor
-from .runfolder import RunFolder, image_key, load_index
+from .runfolder import RunFolder, image_key
 from .typicality import original_size, balanced, resolve_prompts, check_t_range, known_labels, difference_maps
 from .patches import pooled_scores, nms_boxes, default_patch_size
 
 # %% auto #0
-__all__ = ['ADAPTIVE_BUDGET', 'ADAPTIVE_FIRST', 'ADAPTIVE_Z', 'ADAPTIVE_TARGETS', 'ADAPTIVE_SETTINGS', 'stage_sizes',
-           'stage_draws', 'unit_maps', 'window_stats', 'image_stats', 'image_boxes', 'moderated', 'ambiguity',
-           'adaptive_typicality', 'adaptive_cost', 'topk_overlap', 'mine_patches_T', 'adaptive_benchmark',
-           'adaptive_table', 'adaptive_figure']
+__all__ = ['ADAPTIVE_BUDGET', 'ADAPTIVE_FIRST', 'ADAPTIVE_Z', 'stage_sizes', 'stage_draws', 'unit_maps', 'window_stats',
+           'image_stats', 'image_boxes', 'moderated', 'ambiguity', 'adaptive_typicality', 'adaptive_cost']
 
 # %% ../nbs/17_adaptive.ipynb #59f6d558
 ADAPTIVE_BUDGET = 20   # UNet evaluations per image on average: a tenth of the paper's 2 x 100
@@ -268,150 +266,3 @@ def adaptive_cost(run) -> dict:
     cost = run.record().get("cost")
     if cost is None: raise DiffmineError(run.record_file, "not an adaptive typicality run", "run `diffmine typicality ... --adaptive`")
     return cost
-
-# %% ../nbs/17_adaptive.ipynb #dc5ff723
-ADAPTIVE_TARGETS = dict(saving=10.0, overlap=0.9, spearman=0.95)
-ADAPTIVE_SETTINGS = dict(size=32, seed=0, steps=400, batch_size=32, lr=2e-3,    # one small model per stand-in
-                         images=64,        # images scored per stand-in (balanced over labels)
-                         draws=100,        # the full protocol's N
-                         top=8,            # K per label (64 images x 5 boxes over 8 labels: the top 20%, as 1000 of 5000 in the paper)
-                         budget=ADAPTIVE_BUDGET, first=ADAPTIVE_FIRST, z=ADAPTIVE_Z, antithetic=True, halving=True,
-                         floor=True,       # also a second full run (another seed): the agreement of the protocol with itself
-                         reference=0)      # > 0: also a run with this many draws (another seed), and every run compared with it
-
-def _spearman(a:pd.Series, b:pd.Series) -> float:
-    "Spearman's rank correlation of two score series on their common index (average ranks for ties)."
-    a, b = a.align(b, join="inner")
-    if len(a) < 3: return math.nan
-    return float(np.corrcoef(a.rank().to_numpy(), b.rank().to_numpy())[0, 1])
-
-def _iou(a, b) -> float:
-    ix = max(0, min(a.x1, b.x1) - max(a.x0, b.x0)); iy = max(0, min(a.y1, b.y1) - max(a.y0, b.y0))
-    inter = ix * iy
-    return inter / ((a.x1 - a.x0) * (a.y1 - a.y0) + (b.x1 - b.x0) * (b.y1 - b.y0) - inter)
-
-def topk_overlap(patches:pd.DataFrame,   # mined patches of the run to judge (one ranking)
-                 reference:pd.DataFrame, # mined patches of the reference run (same ranking, same K)
-                 iou:float=0.5,
-                ) -> dict:
-    "Fraction of `patches` matching a `reference` patch of the same label and image with IoU >= `iou`; also exact, per label."
-    ref = {key: list(g.itertuples()) for key, g in reference.groupby(["label", "rel"])}
-    per, exact = {}, []
-    for r in patches.itertuples():
-        cands = ref.get((r.label, r.rel), [])
-        per.setdefault(r.label, []).append(any(_iou(r, q) >= iou for q in cands))
-        exact.append(any((q.x0, q.y0, q.x1, q.y1) == (r.x0, r.y0, r.x1, r.y1) for q in cands))
-    hits = [h for v in per.values() for h in v]
-    return dict(overlap=float(np.mean(hits)) if hits else math.nan, overlap_exact=float(np.mean(exact)) if exact else math.nan,
-                per_label={l: float(np.mean(v)) for l, v in per.items()}, patches=len(hits))
-
-# %% ../nbs/17_adaptive.ipynb #29a93aff
-def _compare(run, full, root, k:int, top:int, per_image:int, seed:int, full_patches=None) -> dict:
-    from diffmine.evaluation import patch_quality
-    p = mine_patches_T(run, k, top, per_image, seed)
-    fp = full_patches if full_patches is not None else mine_patches_T(full, k, top, per_image, seed)
-    res = topk_overlap(p, fp)
-    res["spearman"] = _spearman(load_index(run).set_index("rel").typicality, load_index(full).set_index("rel").typicality)
-    res["precision"] = patch_quality(p, root, k=top).get("T", {}).get("precision", math.nan)
-    return res
-
-def mine_patches_T(run, k:int, top:int, per_image:int, seed:int) -> pd.DataFrame:
-    "The T ranking of `diffmine.patches.mine_patches` (top K per label) of a run."
-    from diffmine.patches import mine_patches
-    return mine_patches(run, patch=k, per_image=per_image, top=top, seed=seed, rankings=("T",))
-
-def adaptive_benchmark(work="runs/benchmark-adaptive", # models and runs (resumable)
-                       datasets=("cars", "faces"),     # planted stand-ins (keys of `diffmine.synth.STANDINS`)
-                       **settings,                     # overrides of `ADAPTIVE_SETTINGS`
-                      ) -> dict:
-    "Adaptive typicality against the paper's 100-draw protocol on planted stand-ins: a JSON-able dict of every number."
-    from diffmine.benchmark import standins, finetune_standin, _prompted
-    from diffmine.synth import STANDIN_LAYOUTS
-    from diffmine.typicality import compute_typicality
-    from diffmine.evaluation import patch_quality
-    bad = set(settings) - set(ADAPTIVE_SETTINGS)
-    if bad: raise DiffmineError("adaptive_benchmark", f"unknown settings {sorted(bad)}", f"use {sorted(ADAPTIVE_SETTINGS)}")
-    st = {**ADAPTIVE_SETTINGS, **settings}
-    work = Path(work)
-    res = dict(settings=st, typicality_seed=SEED, targets=ADAPTIVE_TARGETS, date=time.strftime("%Y-%m-%d %H:%M"),
-               machine=f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}",
-               standins={})
-    for name, (root, recs) in standins(work, tuple(datasets), st["size"], st["seed"]).items():
-        t0 = time.time()
-        model_dir = finetune_standin(name, recs, "small", work/name/"model", st["steps"], st["batch_size"], st["lr"],
-                                     st["size"], st["seed"])
-        model, spec, sec = _prompted(model_dir, name), dataset_spec(name), dict(train=time.time() - t0)
-        k = default_patch_size(spec.patch_size, st["size"])
-        kw = dict(t_range=spec.t_range, layout=STANDIN_LAYOUTS[name], limit=st["images"])
-        mine = dict(k=k, top=st["top"], per_image=PATCHES_PER_IMAGE, seed=st["seed"])
-        t0 = time.time(); compute_typicality(model, recs, work/name/"full", n=st["draws"], seed=SEED, **kw); sec["full"] = time.time() - t0
-        t0 = time.time()
-        adaptive_typicality(model, recs, work/name/"adaptive", budget=st["budget"], n=st["draws"], first=st["first"],
-                            z=st["z"], antithetic=st["antithetic"], halving=st["halving"], top=st["top"], patch=k,
-                            seed=SEED, **kw)
-        sec["adaptive"] = time.time() - t0
-        uniform_n = max(2, int(st["budget"] // 2))
-        t0 = time.time(); compute_typicality(model, recs, work/name/"uniform", n=uniform_n, seed=SEED, **kw); sec["uniform"] = time.time() - t0
-        full_p = mine_patches_T(work/name/"full", **mine)
-        images = len(load_index(work/name/"full"))
-        r = dict(images=images, labels=len({x.label for x in recs}), patch_size=k, seconds=sec,
-                 full=dict(unet_evals=2 * st["draws"] * images,
-                           precision=patch_quality(full_p, root, k=st["top"]).get("T", {}).get("precision", math.nan)))
-        cost = adaptive_cost(work/name/"adaptive")
-        r["adaptive"] = dict(unet_evals=cost["unet_evals"], saving=cost["saving"], settled=cost["settled"],
-                             stages=cost["stages"], **_compare(work/name/"adaptive", work/name/"full", root, full_patches=full_p, **mine))
-        r["uniform"] = dict(draws=uniform_n, unet_evals=2 * uniform_n * images, saving=st["draws"] / uniform_n,
-                            **_compare(work/name/"uniform", work/name/"full", root, full_patches=full_p, **mine))
-        if st["floor"]:
-            t0 = time.time(); compute_typicality(model, recs, work/name/"repeat", n=st["draws"], seed=SEED + 1, **kw); sec["repeat"] = time.time() - t0
-            r["repeat"] = dict(seed=SEED + 1, unet_evals=2 * st["draws"] * images,
-                               **_compare(work/name/"repeat", work/name/"full", root, full_patches=full_p, **mine))
-        if st["reference"]:                                  # a high-precision estimate: how close each run gets to the truth
-            ref = work/name/f"reference-{st['reference']}"
-            t0 = time.time(); compute_typicality(model, recs, ref, n=st["reference"], seed=SEED + 2, **kw); sec["reference"] = time.time() - t0
-            ref_p = mine_patches_T(ref, **mine)
-            r["reference"] = dict(draws=st["reference"], seed=SEED + 2, unet_evals=2 * st["reference"] * images)
-            for kind in ("full", "adaptive", "uniform", "repeat"):
-                if kind not in r: continue
-                c = _compare(work/name/kind, ref, root, full_patches=ref_p, **mine)
-                r[kind]["vs_reference"] = {m: c[m] for m in ("overlap", "overlap_exact", "spearman")}
-        a = r["adaptive"]
-        r["met"] = dict(saving=bool(a["saving"] >= ADAPTIVE_TARGETS["saving"]), overlap=bool(a["overlap"] >= ADAPTIVE_TARGETS["overlap"]),
-                        spearman=bool(a["spearman"] >= ADAPTIVE_TARGETS["spearman"]))
-        res["standins"][name] = r
-    res["holds"] = bool(res["standins"]) and all(all(r["met"].values()) for r in res["standins"].values())
-    return res
-
-def adaptive_table(res:dict) -> pd.DataFrame:
-    "One row per (stand-in, run): UNet evaluations, saving, top-K overlap (IoU >= 0.5 and exact), Spearman, precision@K."
-    rows = []
-    for name, r in res["standins"].items():
-        for kind in ("full", "adaptive", "uniform", "repeat"):
-            if kind not in r: continue
-            v = r[kind]
-            rows.append(dict(dataset=name, run=kind, unet_evals=v["unet_evals"], saving=v.get("saving", 1.0),
-                             overlap=v.get("overlap", 1.0 if kind == "full" else math.nan),
-                             overlap_exact=v.get("overlap_exact", 1.0 if kind == "full" else math.nan),
-                             spearman=v.get("spearman", 1.0 if kind == "full" else math.nan), precision=v["precision"]))
-    return pd.DataFrame(rows)
-
-def adaptive_figure(res:dict):
-    "Bars per stand-in: top-K overlap and Spearman of adaptive, uniform (same cost) and a repeated full run, with the targets."
-    import matplotlib.pyplot as plt
-    df = adaptive_table(res)
-    df = df[df.run != "full"]
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3), sharey=True)
-    for ax, metric in zip(axes, ("overlap", "spearman")):
-        runs = [k for k in ("adaptive", "uniform", "repeat") if k in set(df.run)]
-        names = list(res["standins"])
-        w = 0.8 / max(1, len(runs))
-        for i, kind in enumerate(runs):
-            v = [float(df[(df.dataset == n) & (df.run == kind)][metric].iloc[0]) for n in names]
-            lab = kind + (f" ({res['standins'][names[0]][kind]['unet_evals'] / res['standins'][names[0]]['images']:.0f} evals/img)" if names else "")
-            ax.bar(np.arange(len(names)) + i * w, v, w, label=lab)
-        ax.axhline(ADAPTIVE_TARGETS[metric], color="k", ls="--", lw=1)
-        ax.set_xticks(np.arange(len(names)) + w * (len(runs) - 1) / 2, names); ax.set_title(f"{metric} vs the full protocol")
-        ax.set_ylim(0, 1.05)
-    axes[0].legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
-    return fig

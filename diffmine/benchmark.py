@@ -14,7 +14,7 @@ from .models import load_model, BASE_NAME, BASE_MODEL
 from .finetune import finetune, latest_checkpoint
 from .runfolder import RunFolder, load_index
 from .typicality import compute_typicality, classify_records, balanced
-from .patches import mine_patches, default_patch_size, synthetic_run, load_patches
+from .patches import mine_patches, default_patch_size, load_patches
 from .clusters import cluster_run
 from .data import export_fashion_mnist, fashion_mnist_dir, FASHION_CLASSES
 from .evaluation import localisation, patch_quality, cluster_quality, label_area, classifier_accuracy, typicality_vs_groundtruth
@@ -136,8 +136,9 @@ def evaluate_model(model_dir, name:str, root, records:list, run, st:dict) -> dic
 def oracle_metrics(name:str, root, records:list, run, st:dict) -> dict:
     "Localisation and patch metrics of the ground truth used as the map: the ceiling of the protocol on this sample."
     gt, s = load_groundtruth(root), dataset_spec(name)
-    items = [(r.rel, r.label, np.where(gt.label_mask(r.rel, r.label), 0.01, -0.01)) for r in balanced(records, mined_images(records, st))]
-    run = synthetic_run(run, items, dataset=name)
+    items = [(r.rel, r.label, np.where(gt.label_mask(r.rel, r.label), 0.01, -0.01), None, r.path)
+             for r in balanced(records, mined_images(records, st))]
+    run = RunFolder(run).write_maps(items, dataset=name).path
     k = default_patch_size(s.patch_size, st["size"])
     _, loc = localisation(run, root)
     return dict(localisation=loc, patches=patch_quality(mine_patches(run, patch=k, top=None, seed=st["seed"]), root, k=st["k"]))

@@ -242,7 +242,7 @@ def _cmd_typicality(
     device,
     # adaptive estimation (diffmine.adaptive): a few draws for every image, more only where they can change the
     # per-label top K of `diffmine mine`; off by default. How its top K compares with the full protocol's is measured
-    # by `diffmine benchmark-speed --sections adaptive` (figures/benchmark/speed.md)
+    # by `make benchmark-adaptive` (figures/benchmark/adaptive.md)
     adaptive:bool=False,
     budget:Annotated[float, _Arg(f"with --adaptive (implies it): UNet evaluations per image on average (default "
                                  f"{ADAPTIVE_BUDGET}; the full protocol spends 2 x --draws)")]=None,

@@ -7,16 +7,15 @@ from __future__ import annotations
 import json, math, hashlib, zipfile
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
-from .config import (DiffmineError, positive, progress, atomic_write, write_json, save_npz, dataset_spec,
+from .config import (DiffmineError, positive, progress, atomic_write, write_json,
                              remove_temporaries, read_table, file_digest,
-                             format_prompt,
                              PATCHES_PER_IMAGE, TOP_PER_LABEL)
-from .runfolder import load_index, load_typicality, image_key, RunFolder
+from .runfolder import load_index, load_typicality, RunFolder
 
 
 # %% auto #0
 __all__ = ['MINE_MAX_SIDE', 'RANKINGS', 'PATCH_COLUMNS', 'PATCHES_RECORD', 'pool_map', 'nms_boxes', 'pooled_scores',
-           'default_patch_size', 'mine_patches', 'check_patches', 'load_patches', 'synthetic_run', 'crop']
+           'default_patch_size', 'mine_patches', 'check_patches', 'load_patches', 'crop']
 
 # %% ../nbs/06_patches.ipynb #a408e282
 def pool_map(m:np.ndarray, # a 2-d map (H, W)
@@ -227,25 +226,6 @@ def load_patches(run,                     # a typicality run folder where `mine_
     if ranking is None: return df
     if ranking not in RANKINGS: raise ValueError(f"unknown ranking {ranking!r}: choose from {RANKINGS}")
     return df[df.ranking == ranking].reset_index(drop=True)
-
-# %% ../nbs/06_patches.ipynb #77d767d9
-def synthetic_run(out,              # the run folder to write
-                  items,            # (rel, label, map) or (rel, label, map, (height, width)): the map may be smaller than the image
-                  dataset:str="generic", # recorded through the prompt template in run.json
-                 ) -> Path:
-    "A typicality run folder (maps/, index.csv, run.json) holding the given maps; for examples and tests."
-    out = Path(out); (out/"maps").mkdir(parents=True, exist_ok=True)
-    spec = dataset_spec(dataset)
-    for it in items:
-        rel, label, m = it[:3]
-        m = np.asarray(m, dtype=np.float32)
-        size = tuple(it[3]) if len(it) > 3 else m.shape
-        save_npz(out/"maps"/f"{image_key(rel)}.npz",
-                 dict(map=m, size=np.array(size), per_draw=np.full(2, m.mean(), np.float32), rel=rel, label=str(label),
-                      prompt=format_prompt(spec.template, str(label)), path=str(out/"images"/rel)))
-    write_json(out/"run.json", {"params": {"template": spec.template, "null_prompt": spec.null_prompt, "model": ""}})
-    RunFolder(out).write_index()
-    return out
 
 # %% ../nbs/06_patches.ipynb #ca1e1d99
 def _field(row, name):

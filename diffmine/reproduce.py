@@ -13,8 +13,8 @@ from .data import G3_PAPER_COUNTRIES, G3_PAPER_PER_COUNTRY
 from .models import BASE_NAME
 
 # %% auto #0
-__all__ = ['PAPER_DATA', 'SD15', 'FIGURES', 'G3_PAPER', 'DEMO', 'FASHION_NEEDS', 'REGISTRY', 'Experiment', 'repo_root',
-           'run_notebook', 'missing_outputs', 'parse_settings', 'notebook_parameters', 'check_parameters',
+__all__ = ['PAPER_DATA', 'SD15', 'FIGURES', 'G3_PAPER', 'DEMO', 'ADAPTIVE_BENCHMARK', 'FASHION_NEEDS', 'REGISTRY', 'Experiment',
+           'repo_root', 'run_notebook', 'missing_outputs', 'parse_settings', 'notebook_parameters', 'check_parameters',
            'experiment_params', 'model_available', 'finetune_plan', 'preflight', 'reproduce', 'machine']
 
 # %% ../nbs/14_reproduce.ipynb #f491cfe5
@@ -103,6 +103,13 @@ def _demo(name:str, **kw) -> dict:
 DEMO = dict(base=BASE_NAME, resolution=128, n_per_label=30, steps=150, batch_size=16, lr=1e-3, draws=20, limit=80,
             n_clusters=6, ensemble=4)
 
+ADAPTIVE_BENCHMARK = dict(work="runs/benchmark-estimators", figures_dir="figures/benchmark", dataset="cars",
+                          labels="1930,1960,1990", per_label=300, size=64, steps=400, batch_size=16, lr=1e-3,
+                          chunks=13, chunk_size=100, pool_chunks=3, top=100, strata=4, uniform="2,5,10,20,50,100",
+                          stratified="5,10,20,50,100", budgets="5,10,20,50", first=4, real_budgets="10,20",
+                          real_seeds=2, antithetic_images=21, antithetic_pairs=50,
+                          scaling_sizes="100,300,1000", scaling_budget=20)
+
 def _experiment(name:str, outputs=FIGURES, demo:dict|None=None, paper:dict|None=None, data:str|None=None,
                 default:bool=True,
                 needs:dict|None=None,   # profile -> {parameter: what to do when it is missing}; default: the paper's data and model
@@ -150,6 +157,11 @@ REGISTRY = {e.name: e for e in [
                            steps=20000, batch_size=64, lr=1e-3, mine_per_class=100, draws=100, patch=10, per_image=2,
                            n_clusters=32, ensemble=8, classify_draws=100, prune_after=20, prune_keep=3, device="cuda"),
                 needs={p: {"data_root": FASHION_NEEDS} for p in ("demo", "paper")}),
+    # benchmarks are notebooks too (nbs/benchmarks), run only on request; their outputs go to figures/benchmark.
+    # Typicality estimators against a 1000-draw reference: 900 planted images at 64 px, a bank of 1,300 paired draws
+    # per image (2.3 M UNet evaluations, about 70 min on 2 CPU cores) and the adaptive path run for real (about 15 min)
+    Experiment("benchmark_adaptive", "nbs/benchmarks/adaptive.ipynb", default=False,
+               profiles=dict(demo=ADAPTIVE_BENCHMARK), outputs=("adaptive.json", "adaptive.md", "adaptive.png")),
 ]}
 
 # %% ../nbs/14_reproduce.ipynb #af5de957

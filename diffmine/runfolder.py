@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from fastcore.basics import patch
 from .config import (DiffmineError, DatasetSpec, DATASETS, dataset_spec, check_settings, atomic_write, write_json,
-                             save_npz, npz_complete, remove_temporaries, read_table, processes, Processes)
+                             format_prompt, save_npz, npz_complete, remove_temporaries, read_table, processes, Processes)
 from .data import BadInputs
 
 # %% auto #0
@@ -250,3 +250,23 @@ def load_typicality(run, key_or_rel:str,
                    ) -> np.ndarray:
     "One signed typicality map of a run folder, bilinearly upsampled to the original image size by default."
     return RunFolder(run).typicality(key_or_rel, size)
+
+# %% ../nbs/04a_runfolder.ipynb #2c7a0330
+@patch
+def write_maps(self:RunFolder,
+               items,                  # (rel, label, map[, (height, width)[, path]]): the map may be smaller than the image
+               dataset:str="generic",  # its prompt template and null prompt are recorded in run.json
+              ) -> RunFolder:
+    "Write given maps as this run folder's (maps/, run.json, index.csv); size defaults to the map's, path to `rel`."
+    spec = dataset_spec(dataset)
+    self.maps.mkdir(parents=True, exist_ok=True)
+    for it in items:
+        rel, label, m = it[:3]
+        m = np.asarray(m, dtype=np.float32)
+        size = tuple(it[3]) if len(it) > 3 and it[3] is not None else m.shape
+        path = it[4] if len(it) > 4 and it[4] is not None else rel
+        self.save_map(image_key(rel), m, size, np.full(2, m.mean(), np.float32), rel, str(label),
+                      format_prompt(spec.template, str(label)), path)
+    self.write_record({"template": spec.template, "null_prompt": spec.null_prompt, "model": ""})
+    self.write_index()
+    return self

@@ -18,14 +18,13 @@ from .typicality import compute_typicality, check_engine, unet_engine, _Scorer
 from .benchmark import _md
 from .figures import save_figure
 from .reproduce import machine
-from .adaptive import adaptive_benchmark, adaptive_table, adaptive_figure, ADAPTIVE_SETTINGS
 from .baseline import scaling_benchmark, scaling_plot
 
 # %% auto #0
 __all__ = ['OVERHEAD_TARGET', 'GPU_TARGET', 'SD15_UNET', 'SD15_VAE', 'GPU_CONFIGS', 'SPEED_SECTIONS', 'SPEED_PLOTS',
            'DEFAULT_SECTIONS', 'spread', 'bare_unet', 'write_images', 'overhead_benchmark', 'sd15_model',
-           'gpu_benchmark', 'overhead_section', 'gpu_section', 'overhead_plot', 'gpu_plot', 'adaptive_section',
-           'adaptive_plot', 'scaling_section', 'scaling_figure', 'parse_setting', 'speed_markdown', 'benchmark_speed']
+           'gpu_benchmark', 'overhead_section', 'gpu_section', 'overhead_plot', 'gpu_plot', 'scaling_section',
+           'scaling_figure', 'parse_setting', 'speed_markdown', 'benchmark_speed']
 
 # %% ../nbs/19_speed.ipynb #9c74c361
 def spread(values) -> dict:
@@ -310,22 +309,6 @@ def gpu_plot(r:dict, out) -> list:
 # %% ../nbs/19_speed.ipynb #e57c8342
 SPEED_SECTIONS = {"overhead": overhead_section, "gpu": gpu_section}
 SPEED_PLOTS = {"overhead": overhead_plot, "gpu": gpu_plot}
-def adaptive_section(work, **settings) -> dict:
-    "`diffmine.adaptive.adaptive_benchmark` (adaptive vs the full protocol) with its table and the sentence of speed.md."
-    r = adaptive_benchmark(work, **settings)
-    rows = adaptive_table(r).to_dict(orient="records")
-    t = r["targets"]
-    said = [f"{n}: {v['adaptive']['saving']:.1f}x fewer UNet evaluations, top-K overlap {v['adaptive']['overlap']:.2f} "
-            f"(a second full run: {v['repeat']['overlap']:.2f})" if "repeat" in v else
-            f"{n}: {v['adaptive']['saving']:.1f}x fewer UNet evaluations, top-K overlap {v['adaptive']['overlap']:.2f}"
-            for n, v in r["standins"].items()]
-    said = [x + f", Spearman {r['standins'][n]['adaptive']['spearman']:.3f}" for x, n in zip(said, r["standins"])]
-    return dict(r, rows=rows, summary=f"Adaptive typicality against the full {r['settings']['draws']}-draw protocol "
-                f"(targets: >= {t.get('saving', 10)}x fewer evaluations, overlap >= {t.get('overlap', 0.9)}, Spearman >= "
-                f"{t.get('spearman', 0.95)}): " + "; ".join(said) + ".")
-
-def adaptive_plot(r:dict, out) -> list: return [save_figure(adaptive_figure(r), Path(out)/"speed_adaptive")]
-
 def scaling_section(work, **settings) -> dict:
     "`diffmine.baseline.scaling_benchmark`: cost versus N of diffmine and the Doersch baseline."
     r = scaling_benchmark(work, **{"plot": Path(work)/"scaling.png", **settings})
@@ -339,21 +322,14 @@ def scaling_section(work, **settings) -> dict:
 
 def scaling_figure(r:dict, out) -> list: return [scaling_plot(r, Path(out)/"speed_scaling.png")]
 
-SPEED_SECTIONS.update(adaptive=adaptive_section, scaling=scaling_section)
-SPEED_PLOTS.update(adaptive=adaptive_plot, scaling=scaling_figure)
-DEFAULT_SECTIONS = ("overhead", "gpu", "adaptive", "scaling")
+SPEED_SECTIONS.update(scaling=scaling_section)
+SPEED_PLOTS.update(scaling=scaling_figure)
+DEFAULT_SECTIONS = ("overhead", "gpu", "scaling")
 
 def parse_setting(section:str, kv:str) -> tuple:
     "'KEY=VALUE' for a section's function, VALUE converted to the type of KEY's default (tuples: comma-separated)."
     fn = SPEED_SECTIONS[section]
     fn = {overhead_section: overhead_benchmark, gpu_section: gpu_benchmark, scaling_section: scaling_benchmark}.get(fn, fn)
-    if fn is adaptive_section:                                         # settings are the keys of ADAPTIVE_SETTINGS
-        key, _, value = kv.partition("=")
-        if key not in ADAPTIVE_SETTINGS or not value:
-            raise DiffmineError(f"--set {section}.{kv}", f"not a setting of the {section} section",
-                                f"use {section}.KEY=VALUE with KEY one of {', '.join(ADAPTIVE_SETTINGS)}")
-        d = ADAPTIVE_SETTINGS[key]
-        return key, (value.lower() in ("1", "true", "yes", "on") if isinstance(d, bool) else type(d)(value))
     key, _, value = kv.partition("=")
     params = {k: p for k, p in inspect.signature(fn).parameters.items()
               if k not in ("work", "model_fn") and p.kind == p.POSITIONAL_OR_KEYWORD}

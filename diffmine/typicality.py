@@ -19,7 +19,7 @@ from .models import DiffusionModel, image_tensor, repeat_conditioning, cat_condi
 from .runfolder import RunFolder, image_key, load_index
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'ATTENTION', 'draws', 'check_engine', 'unet_engine', 'typicality_map', 'difference_maps', 'OracleUNet',
+__all__ = ['PRECISIONS', 'ATTENTION', 'draws', 'check_engine', 'unet_engine', 'typicality_map', 'difference_maps',
            'original_size', 'balanced', 'resolve_prompts', 'prompts_source', 'check_t_range', 'compute_typicality',
            'known_labels', 'label_typicality', 'classify_records', 'label_check']
 
@@ -169,24 +169,6 @@ def difference_maps(model:DiffusionModel, x0:torch.Tensor, # clean latent (1, C,
     s = _Scorer(model, "", len(t), batch_size=batch_size, precision=precision, channels_last=channels_last)
     kw = lambda b: cat_conditioning(repeat_conditioning(cond, b), repeat_conditioning(null, b))
     return torch.cat(list(s.differences(x0.to(s.device, torch.float32), s.split(t, eps), kw))).cpu()
-
-# %% ../nbs/05_typicality.ipynb #5635676d
-class OracleUNet(torch.nn.Module):
-    "A stand-in UNet for tests: exact noise prediction inside `mask` for the conditional prompt, zero otherwise."
-    def __init__(self, model:DiffusionModel, x0, mask, null_prompt:str):
-        super().__init__()
-        self.model, self.x0, self.mask, self.config, self.calls = model, x0, mask.float(), model.unet.config, []
-        self.null = model.conditioning(null_prompt)["encoder_hidden_states"][0]
-        self.register_buffer("_dummy", torch.zeros(1))
-    @property
-    def dtype(self): return torch.float32
-    def forward(self, x, t, encoder_hidden_states=None, **kw):
-        self.calls.append((x.clone(), t.clone()))
-        a = self.model.scheduler.alphas_cumprod[t].float().view(-1, 1, 1, 1)
-        eps = (x - a.sqrt() * self.x0) / (1 - a).sqrt()
-        is_null = (encoder_hidden_states == self.null).flatten(1).all(1).float().view(-1, 1, 1, 1)
-        class Out: pass
-        o = Out(); o.sample = eps * self.mask * (1 - is_null); return o
 
 # %% ../nbs/05_typicality.ipynb #3d840cea
 def original_size(path) -> tuple:

@@ -6,31 +6,14 @@ import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
 
 from diffmine.data import Record
-from diffmine.models import small_model, save_model
-from diffmine.typicality import compute_typicality, OracleUNet
+from diffmine.typicality import compute_typicality
+from diffmine.testing import GreyOracle, OracleUNet
 from diffmine.runfolder import load_index, load_typicality, image_key
 from diffmine.patches import mine_patches
-from diffmine.adaptive import (adaptive_typicality, adaptive_cost, unit_maps, stage_draws, window_stats, image_stats,
-                               topk_overlap)
+from diffmine.adaptive import adaptive_typicality, adaptive_cost, unit_maps, stage_draws, window_stats, image_stats
+from diffmine.drawbank import topk_overlap
 
 KW = dict(template="An image of {label}.", null_prompt="", t_range=(0.1, 0.3))   # t where the test UNet separates well
-
-
-class GreyOracle(torch.nn.Module):
-    "Conditional prediction x_t / sqrt(1 - abar): typicality = eps^2 - abar/(1-abar) x0^2, highest on mid-grey pixels."
-    def __init__(self, model):
-        super().__init__()
-        self.model, self.config, self.inputs = model, model.unet.config, 0
-        self.null = model.conditioning("")["encoder_hidden_states"][0]
-        self.register_buffer("_dummy", torch.zeros(1))
-    @property
-    def dtype(self): return torch.float32
-    def forward(self, x, t, encoder_hidden_states=None, **kw):
-        self.inputs += len(x)
-        a = self.model.scheduler.alphas_cumprod[t].float().view(-1, 1, 1, 1)
-        is_null = (encoder_hidden_states == self.null).flatten(1).all(1).float().view(-1, 1, 1, 1)
-        class Out: pass
-        o = Out(); o.sample = x / (1 - a).sqrt() * (1 - is_null); return o
 
 
 def grey_images(root, labels=("a", "b", "c"), n=6, kinds=("full", "full", "notch", "small", "none", "none"), seed=0):
@@ -51,8 +34,8 @@ def grey_images(root, labels=("a", "b", "c"), n=6, kinds=("full", "full", "notch
 
 
 @pytest.fixture()
-def oracle_model():
-    m = small_model(16, channels=(8, 16), max_length=8, seed=0)
+def oracle_model(tiny_model):
+    m = tiny_model
     m.unet = GreyOracle(m)
     return m
 
@@ -124,8 +107,8 @@ def test_bad_image_is_recorded_not_fatal(tmp_path, oracle_model):
     assert str(bad) in set(pd.read_csv(tmp_path/"ad"/"bad_inputs.csv").path)
 
 
-def test_unit_maps_and_standard_errors():
-    m = small_model(16, channels=(8, 16), max_length=8)
+def test_unit_maps_and_standard_errors(tiny_model):
+    m = tiny_model
     x0 = torch.randn(1, 3, 16, 16)
     mask = torch.zeros(16, 16, dtype=torch.bool); mask[2:8, 3:11] = True
     m.unet = OracleUNet(m, x0, mask, "")
@@ -142,11 +125,11 @@ def test_unit_maps_and_standard_errors():
     assert abs(mean) < 4 * s and 0.005 < s < 0.02                        # sd of the mean of 6400 N(0,1): 0.0125
 
 
-def test_cli_adaptive(tmp_path):
+def test_cli_adaptive(tmp_path, tiny_model_dir):
     from diffmine.cli import main
     from diffmine.synth import make_planted
     data = make_planted(tmp_path/"data", n_per_label=3, size=16, seed=0)
-    model = save_model(small_model(16, channels=(8, 16), max_length=8), tmp_path/"model")
+    model = tiny_model_dir
     main(["typicality", str(model), str(data), str(tmp_path/"run"), "--budget", "16", "--top", "2", "--patch", "4"])
     cost = adaptive_cost(tmp_path/"run")
     assert cost["images"] == 12 and cost["unet_evals"] <= 16 * 12

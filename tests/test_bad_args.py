@@ -6,7 +6,8 @@ import numpy as np, pandas as pd, pytest
 
 from diffmine.cli import main
 from diffmine.config import DiffmineError, positive
-from diffmine.patches import synthetic_run, mine_patches
+from diffmine.patches import mine_patches
+from diffmine.testing import fake_run
 from diffmine.clusters import cluster_run, cluster_patches
 from diffmine.features import compute_features, dift_features
 from diffmine.finetune import finetune
@@ -28,7 +29,7 @@ def refused(capsys, argv, *expect):
 def run(tmp_path):
     "A typicality run of 4 images of 32 x 32 px in two labels (no model: the maps are given)."
     rng = np.random.default_rng(0)
-    return synthetic_run(tmp_path/"run", [(f"{l}/{i}.png", l, rng.normal(size=(32, 32))) for i, l in enumerate("aabb")])
+    return fake_run(tmp_path/"run", [(f"{l}/{i}.png", l, rng.normal(size=(32, 32))) for i, l in enumerate("aabb")])
 
 
 # --- 1. non-positive counts, at the command line -------------------------------------------------------------------
@@ -210,7 +211,7 @@ def test_gallery_pages_do_not_overwrite_each_other(tmp_path):
 def test_figures_write_one_cluster_figure_per_label(capsys, tmp_path):
     rng = np.random.default_rng(0)
     labels = ["日本", "Россия", "a/b", "a b"]
-    run = synthetic_run(tmp_path/"run", [(f"{i}.png", l, rng.normal(size=(16, 16))) for i, l in enumerate(labels)])
+    run = fake_run(tmp_path/"run", [(f"{i}.png", l, rng.normal(size=(16, 16))) for i, l in enumerate(labels)])
     _clusters(run, labels)
     main(["figures", str(run), str(tmp_path/"figs"), "--per-label", "1"])
     wrote = [l for l in capsys.readouterr().out.splitlines() if "clusters_" in l]

@@ -5,7 +5,8 @@ from pathlib import Path
 import pandas as pd, pytest
 
 from diffmine.config import DiffmineError
-from diffmine.models import load_model, small_model, save_model
+from diffmine.models import load_model, save_model
+from diffmine import testing
 
 BIN = Path(sys.executable).parent/"diffmine"
 ENV = {**os.environ, "DIFFMINE_QUIET": "1", "HF_HUB_OFFLINE": "1"}
@@ -83,7 +84,7 @@ def test_bad_model_folders_give_clear_errors(tmp_path):
     assert p.returncode == 2 and "no such model folder" in p.stderr
     (tmp_path/"empty").mkdir()
     with pytest.raises(DiffmineError, match="no unet/"): load_model(tmp_path/"empty")
-    folder = save_model(small_model(16, channels=(8, 16), max_length=8), tmp_path/"m")
+    folder = save_model(testing.tiny_model(), tmp_path/"m")
     cfg = json.loads((folder/"unet"/"config.json").read_text())
     cfg["block_out_channels"] = [16, 32]                                   # config no longer matches the weights
     (folder/"unet"/"config.json").write_text(json.dumps(cfg))

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from PIL import Image
 
-from diffmine.models import small_model, save_model, load_model
+from diffmine.models import save_model, load_model
+from diffmine import testing
 
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "DIFFMINE_QUIET": "1", "HF_HUB_OFFLINE": "1"}
@@ -43,7 +44,7 @@ def setup(tmp_path_factory):
             Image.fromarray(a).save(data/label/f"{i}.png")
     (data/"red"/"broken.png").write_bytes(b"")                               # a recorded skip
     (data/"zebra").mkdir(); Image.new("RGB", (20, 24)).save(data/"zebra"/"z.png")   # a label the model never saw
-    m = small_model(16, channels=(8, 16), max_length=8)
+    m = testing.tiny_model()
     m.spec.update(template="An image of {label}.", null_prompt="", resolution=16, dataset="generic", labels=["blue", "red"])
     model = save_model(m, root/"model")
     return data, model, root

@@ -6,7 +6,8 @@ from sklearn.metrics import precision_recall_curve
 
 from diffmine.config import AUCPR_THRESHOLDS
 from diffmine.synth import make_standin, load_groundtruth
-from diffmine.patches import synthetic_run, mine_patches
+from diffmine.patches import mine_patches
+from diffmine.testing import fake_run, ScaledOracle
 from diffmine.evaluation import (auc_pr, localisation, patch_quality, patch_kinds, cluster_quality, classifier_accuracy,
                                  label_area)
 
@@ -20,7 +21,7 @@ def cars(tmp_path_factory):
 def _run(tmp_path, gt, value):
     "A typicality run whose maps are `value(rel, label)`."
     items = [(rel, gt.label_of(rel), value(rel, gt.label_of(rel))) for rel in gt.rels]
-    return synthetic_run(tmp_path/"run", items, dataset="cars")
+    return fake_run(tmp_path/"run", items, dataset="cars")
 
 
 def test_oracle_maps_score_perfectly(cars, tmp_path):
@@ -91,23 +92,12 @@ def test_cluster_quality_on_kind_clusters(cars, tmp_path):
     assert one["nmi"] == pytest.approx(0.0) and one["purity"] < 1.0
 
 
-def test_classifier_picks_the_label_the_model_prefers(tmp_path):
-    from diffmine.models import small_model
+def test_classifier_picks_the_label_the_model_prefers(tmp_path, tiny_model):
     from diffmine.typicality import label_typicality
-    m = small_model(16, channels=(8, 16), max_length=8)
+    m = tiny_model
     x0 = torch.randn(1, 3, 16, 16)
     target = {"An image of a.": 1.0, "An image of b.": 0.2, "An image of c.": 0.6, "": 0.0}
-    keys = [(m.conditioning(p)["encoder_hidden_states"][0], f) for p, f in target.items()]
-    sched = m.scheduler
-    class Scaled(torch.nn.Module):
-        config = m.unet.config
-        dtype = torch.float32
-        def forward(self, x, t, encoder_hidden_states=None, **kw):
-            a = sched.alphas_cumprod[t].float().view(-1, 1, 1, 1)
-            eps = (x - a.sqrt() * self.x0) / (1 - a).sqrt()
-            f = torch.tensor([next(v for s, v in keys if torch.equal(s, e)) for e in encoder_hidden_states])
-            return type("O", (), {"sample": eps * f.view(-1, 1, 1, 1)})
-    u = Scaled(); u.x0 = x0; m.unet = u
+    m.unet = ScaledOracle(m, x0, target)
     T, used = label_typicality(m, x0, list(target)[:3], "", n=12, batch_size=5)
     assert T.argsort(descending=True).tolist() == [0, 2, 1] and used.tolist() == [12, 12, 12]
     T2, used2 = label_typicality(m, x0, list(target)[:3], "", n=12, batch_size=5, prune=(3, 2))

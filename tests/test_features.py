@@ -11,13 +11,15 @@ from diffmine.models import small_model, load_model, tiny_sd, image_tensor, repe
 from diffmine.runfolder import RunFolder, image_key
 from diffmine.features import (dift_features, compute_features, patch_descriptors, _block_output, _box_cells)
 from diffmine.clusters import cluster_patches, cluster_run, load_clusters, CLUSTER_COLUMNS
+from diffmine import testing
+from diffmine.testing import noise_pixels, write_image
 
 TEMPLATE = "An image of {label}."
 
 
 @pytest.fixture(scope="module")
 def model():
-    m = small_model(16, channels=(8, 16), max_length=8, seed=0)
+    m = testing.tiny_model()
     m.spec["template"] = TEMPLATE
     return m
 
@@ -33,8 +35,7 @@ def _fake_run(root, n=4, size=(24, 16), template=TEMPLATE):
     for i in range(n):
         lab = ["a", "b"][i % 2]
         rel = f"{lab}/{i}.png"
-        p = root/"data"/rel; p.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.random.default_rng(i).integers(0, 255, (*size[::-1], 3), dtype=np.uint8)).save(p)
+        p = write_image(root/"data"/rel, noise_pixels(i, size, ints=True))
         tmap = np.full((size[1], size[0]), 0.1 * i, np.float32)
         save_npz(run/"maps"/f"{image_key(rel)}.npz",
                  dict(map=tmap, size=np.array(size[::-1]), per_draw=np.zeros(2, np.float32), rel=rel, label=lab,
@@ -124,7 +125,7 @@ def test_params_template_and_keys_checked(model, tmp_path):
     with pytest.raises(DiffmineError, match="other settings"): compute_features(model, run, ensemble=3)
     with pytest.raises(DiffmineError, match="other settings"): compute_features(model, run, ensemble=2, t=261)
     with pytest.raises(DiffmineError, match="not in the index"): compute_features(model, run, keys=["nope"], ensemble=2)
-    other = small_model(16, channels=(8, 16), max_length=8); other.spec["template"] = "A photo of {label}."
+    other = testing.tiny_model(); other.spec["template"] = "A photo of {label}."
     with pytest.raises(DiffmineError, match="trained with 'A photo of"): compute_features(other, run, ensemble=2)
 
 

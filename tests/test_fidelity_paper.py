@@ -17,16 +17,12 @@ from diffmine.models import load_model, small_model, tiny_sd, describe_checkpoin
 from diffmine.synth import make_standin
 from diffmine.typicality import compute_typicality
 from diffmine.runfolder import load_index, image_key
+from diffmine import testing
+from diffmine.testing import noise_images
 
 
 def _images(root, labels, n=1, size=(16, 16)):
-    recs = []
-    for lab in labels:
-        for i in range(n):
-            p = Path(root)/lab/f"{i}.png"; p.parent.mkdir(parents=True, exist_ok=True)
-            a = (np.random.default_rng(len(recs)).random((size[1], size[0], 3)) * 255).astype(np.uint8)
-            Image.fromarray(a).save(p); recs.append(Record(p, (lab,), f"{lab}/{i}.png"))
-    return recs
+    return noise_images(root, labels, n, size)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -114,7 +110,7 @@ def test_localisation_summary_reports_the_papers_seven():
 def _translation_run(tmp_path, labels=("dots", "moons", "stars")):
     from diffmine.translation import translate_dataset, compute_cotypicality
     recs = _images(tmp_path/"data", labels[:2], size=(16, 16))
-    m = small_model(16, channels=(8, 16), max_length=8)
+    m = testing.tiny_model()
     translate_dataset(m, recs, tmp_path/"run", labels=list(labels), steps=2, guidance=2.0)
     compute_cotypicality(m, tmp_path/"run", n=2)
     return m, recs
@@ -165,8 +161,9 @@ def test_a_model_without_spec_works_at_the_datasets_resolution(tmp_path):
 
 
 def test_mined_patch_side_is_in_working_pixels(tmp_path):
-    from diffmine.patches import synthetic_run, mine_patches
-    run = synthetic_run(tmp_path/"run", [("a/0.png", "a", np.random.default_rng(0).normal(size=(16, 16)), (1024, 1024)),
+    from diffmine.patches import mine_patches
+    from diffmine.testing import fake_run
+    run = fake_run(tmp_path/"run", [("a/0.png", "a", np.random.default_rng(0).normal(size=(16, 16)), (1024, 1024)),
                                          ("b/0.png", "b", np.random.default_rng(1).normal(size=(16, 16)), (1024, 1024))],
                         dataset="places")
     spec = json.loads((run/"run.json").read_text()); spec["params"]["resolution"] = 512
@@ -202,7 +199,7 @@ def test_pnp_injects_the_residual_branch_and_keeps_the_shortcut():
 def test_translation_prompts_pnp_branches_with_empty_strings(tmp_path):
     from diffmine.translation import translate_dataset
     recs = _images(tmp_path/"data", ["dots"])
-    m = small_model(16, channels=(8, 16), max_length=8)
+    m = testing.tiny_model()
     m.spec.update(template="An image of {label}.", null_prompt="A picture.")
     translate_dataset(m, recs, tmp_path/"tr", labels=["dots", "stars"], steps=2, guidance=2.0)
     p = json.loads((tmp_path/"tr"/"run.json").read_text())["params"]
@@ -247,7 +244,7 @@ def test_saved_latent_models_load_as_stable_diffusion_pipelines(tmp_path):
     folder = tiny_sd(tmp_path/"sd")
     assert json.loads((folder/"model_index.json").read_text())["_class_name"] == "StableDiffusionPipeline"
     StableDiffusionPipeline.from_pretrained(folder, safety_checker=None)
-    save_model(small_model(16, channels=(8, 16), max_length=8), tmp_path/"pixel")
+    save_model(testing.tiny_model(), tmp_path/"pixel")
     assert not (tmp_path/"pixel"/"model_index.json").exists()        # pixel space: no Stable Diffusion pipeline
 
 
@@ -262,7 +259,7 @@ def test_sd15_default_hub_id():
 
 def test_a_refused_typicality_run_writes_nothing(tmp_path):
     recs = _images(tmp_path/"data", ["squares", "dots"])
-    m = small_model(16, channels=(8, 16), max_length=8)
+    m = testing.tiny_model()
     m.spec["labels"] = ["cats"]                                       # the wrong model
     with pytest.raises(DiffmineError, match="none of the data's labels"):
         compute_typicality(m, recs, tmp_path/"run", n=2)
@@ -276,7 +273,7 @@ def test_a_refused_typicality_run_writes_nothing(tmp_path):
 
 def test_settings_mismatch_names_the_keys_that_differ(tmp_path):
     recs = _images(tmp_path/"data", ["squares", "dots"])
-    m = small_model(16, channels=(8, 16), max_length=8)
+    m = testing.tiny_model()
     compute_typicality(m, recs, tmp_path/"run", n=2)
     with pytest.raises(DiffmineError) as e: compute_typicality(m, recs, tmp_path/"run", n=3, seed=7)
     msg = str(e.value)
@@ -286,7 +283,7 @@ def test_settings_mismatch_names_the_keys_that_differ(tmp_path):
 def test_a_multi_label_row_with_a_known_label_is_scored(tmp_path):
     recs = _images(tmp_path/"data", ["squares"])
     multi = [Record(recs[0].path, ("square", "green"), "multi.png")]
-    m = small_model(16, channels=(8, 16), max_length=8)
+    m = testing.tiny_model()
     m.spec["labels"] = ["square", "circle"]
     idx = compute_typicality(m, multi, tmp_path/"run", n=2, template="An image of {label}.")
     assert idx.label.tolist() == ["square"]
@@ -340,7 +337,7 @@ def test_finetuning_notebooks_train_for_epochs():
 
 
 def _saved_small(folder):
-    save_model(small_model(16, channels=(8, 16), max_length=8), folder)
+    save_model(testing.tiny_model(), folder)
     return folder
 
 

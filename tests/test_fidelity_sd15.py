@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from diffmine.data import Record
+from diffmine.testing import noise_images
 from diffmine.models import load_model, sd15_tiny, clip_bpe_file
 
 
@@ -22,12 +21,7 @@ def sd15(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def records(tmp_path_factory):
-    root, recs = tmp_path_factory.mktemp("data"), []
-    for i, lab in enumerate(["dots", "dots", "stars", "stars"]):
-        p = root/lab/f"{i}.png"; p.parent.mkdir(exist_ok=True)
-        Image.fromarray((np.random.default_rng(i).random((64, 64, 3)) * 255).astype(np.uint8)).save(p)
-        recs.append(Record(p, (lab,), f"{lab}/{i}.png"))
-    return recs
+    return noise_images(tmp_path_factory.mktemp("data"), ["dots", "dots", "stars", "stars"], size=(64, 64), numbering="all")
 
 
 def test_the_folder_is_shaped_like_sd15(sd15):

@@ -6,7 +6,8 @@ import numpy as np, pandas as pd, pytest
 from PIL import Image
 
 from diffmine.patches import (pool_map, nms_boxes, default_patch_size, mine_patches, load_patches, crop,
-                              synthetic_run, pooled_scores, PATCH_COLUMNS)
+                              pooled_scores, PATCH_COLUMNS)
+from diffmine.testing import fake_run
 from diffmine.runfolder import RunFolder
 from diffmine.runfolder import load_typicality
 from diffmine.config import DiffmineError
@@ -92,7 +93,7 @@ def _noise_run(root, n_per_label=(6, 6), size=32, seed=0):
     for lab, n in zip("ab", n_per_label):
         for i in range(n):
             items.append((f"{lab}/{i}.png", lab, rng.normal(size=(size, size)) + (5 if lab == "b" else 0)))
-    return synthetic_run(root/"run", items)
+    return fake_run(root/"run", items)
 
 
 def test_five_per_image_and_top_k_per_label(tmp_path):
@@ -150,7 +151,7 @@ def test_rand_is_seeded_and_goes_through_nms(tmp_path):
 
 def test_image_smaller_than_patch_is_skipped(tmp_path):
     rng = np.random.default_rng(0)
-    run = synthetic_run(tmp_path/"run", [("a/big.png", "a", rng.normal(size=(32, 32))),
+    run = fake_run(tmp_path/"run", [("a/big.png", "a", rng.normal(size=(32, 32))),
                                          ("a/tiny.png", "a", rng.normal(size=(6, 40)))])
     df = mine_patches(run, patch=8)
     assert set(df.rel) == {"a/big.png"}
@@ -163,21 +164,21 @@ def test_image_smaller_than_patch_is_skipped(tmp_path):
     assert "unreadable" in pd.read_csv(run/"patches_skipped.csv").reason[0]
     # so is a map with NaN
     bad = np.ones((16, 16)); bad[3, 3] = np.nan
-    run2 = synthetic_run(tmp_path/"run2", [("a/nan.png", "a", bad), ("a/ok.png", "a", np.ones((16, 16)))])
+    run2 = fake_run(tmp_path/"run2", [("a/nan.png", "a", bad), ("a/ok.png", "a", np.ones((16, 16)))])
     assert set(mine_patches(run2, patch=4).rel) == {"a/ok.png"}
     assert "NaN" in pd.read_csv(run2/"patches_skipped.csv").reason[0]
 
 
 def test_boxes_in_original_pixels_when_map_is_smaller(tmp_path):
     m = np.zeros((8, 8), np.float32); m[2, 2] = 1.0           # map cell (2, 2) covers pixels 8..11 of a 32 px image
-    run = synthetic_run(tmp_path/"run", [("a/0.png", "a", m, (32, 32))])
+    run = fake_run(tmp_path/"run", [("a/0.png", "a", m, (32, 32))])
     df = mine_patches(run, rankings=("T",))
     r = df.iloc[0]
     assert r.x1 - r.x0 == 8                                   # generic 64 px scaled to a 32 px image
     assert r.x0 <= 8 and r.x1 >= 12 and r.y0 <= 8 and r.y1 >= 12
     assert 6 <= r.x0 <= 8 and 6 <= r.y0 <= 8
     # a non-square original: x and y scale differently
-    run2 = synthetic_run(tmp_path/"run2", [("a/0.png", "a", m, (32, 64))])
+    run2 = fake_run(tmp_path/"run2", [("a/0.png", "a", m, (32, 64))])
     r2 = mine_patches(run2, rankings=("T",)).iloc[0]
     assert r2.y0 <= 8 and r2.y1 >= 12 and r2.x0 <= 16 and r2.x1 >= 24
 
@@ -191,7 +192,7 @@ def test_planted_end_to_end(tmp_path):
         x, y = rng.integers(0, 40 - 8), rng.integers(0, 48 - 8)
         m[y:y + 8, x:x + 8] += 1.5
         items.append((f"{lab}/{i}.png", lab, m)); hot[f"{lab}/{i}.png"] = (x, y, x + 8, y + 8)
-    run = synthetic_run(tmp_path/"run", items)
+    run = fake_run(tmp_path/"run", items)
     df = mine_patches(run, patch=8, top=None)
     for rel, box in hot.items():
         g = df[df.rel == rel]
@@ -204,7 +205,7 @@ def test_planted_end_to_end(tmp_path):
 
 def test_default_patch_from_the_run_dataset(tmp_path):
     rng = np.random.default_rng(0)
-    run = synthetic_run(tmp_path/"run", [("1950/0.png", "1950", rng.normal(size=(16, 16)), (256, 300))], dataset="cars")
+    run = fake_run(tmp_path/"run", [("1950/0.png", "1950", rng.normal(size=(16, 16)), (256, 300))], dataset="cars")
     assert RunFolder(run).dataset.name == "cars"
     df = mine_patches(run, rankings=("T",))
     assert set(df.x1 - df.x0) == {50}                          # the Cars patch at paper scale
@@ -228,14 +229,15 @@ def test_crop():
 
 _PEAK = r"""
 import sys, numpy as np
-from diffmine.patches import synthetic_run, mine_patches
+from diffmine.patches import mine_patches
+from diffmine.testing import fake_run
 def peak():    # MiB: this process's high-water mark (ru_maxrss would start at the parent's size, see fork + exec)
     return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
 m = np.random.default_rng(0).normal(size=(64, 64)).astype(np.float32)
-small = synthetic_run(sys.argv[1] + "/small", [("a/s.png", "a", m, (512, 512))])
+small = fake_run(sys.argv[1] + "/small", [("a/s.png", "a", m, (512, 512))])
 mine_patches(small, patch=64, rankings=("T",))                 # warm up: imports, first allocations
 before = peak()
-big = synthetic_run(sys.argv[1] + "/big", [("a/b.jpg", "a", m, (8000, 8000))])
+big = fake_run(sys.argv[1] + "/big", [("a/b.jpg", "a", m, (8000, 8000))])
 df = mine_patches(big, patch=64)
 print(peak() - before, df[df.ranking == "T"][["x0", "y0", "x1", "y1"]].to_numpy().tolist())
 """
@@ -261,7 +263,7 @@ def test_grid_pooling_agrees_with_full_resolution(tmp_path):
     grid = pooled_scores(m, (600, 450), 30, max_side=100)        # stride 6
     assert grid[0][1] - grid[0][0] == 6 and grid[0][-1] == 570 and grid[1][-1] == 420
     np.testing.assert_allclose(grid[2], full[2][np.ix_(grid[0], grid[1])], rtol=1e-5, atol=1e-6)  # float32 vs float64 upsampling
-    up = load_typicality(synthetic_run(tmp_path/"r", [("a/0.png", "a", m, (600, 450))]), "a/0.png")
+    up = load_typicality(fake_run(tmp_path/"r", [("a/0.png", "a", m, (600, 450))]), "a/0.png")
     np.testing.assert_array_equal(full[2], pool_map(up, 30))     # the stride-1 path is the old one, bit for bit
     best = nms_boxes(grid[2], 30, 5, grid[0], grid[1])
     assert all(y % 6 == 0 or y == 570 for y, _, _ in best)

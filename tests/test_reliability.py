@@ -13,6 +13,7 @@ from diffmine.cli import main as cli_main
 from diffmine.data import load_records, EMPTY_LABEL
 from diffmine.models import load_model
 from diffmine.typicality import compute_typicality
+from diffmine import testing
 
 pytestmark = pytest.mark.slow   # whole-CLI runs with kills and an 8000 px image, about 7 min: `make test-slow` (CI runs it after `make test`)
 
@@ -291,11 +292,11 @@ def test_float16_cache_halves_maps_same_patches(corpus, model, reference, tmp_pa
 
 def test_killed_mining_rerun_bit_identical(tmp_path):
     "Mining writes patches.csv once, atomically: a run killed half-way leaves nothing a rerun could take for output."
-    from diffmine.patches import synthetic_run
+    from diffmine.testing import fake_run
     rng = np.random.default_rng(0)
     items = [(f"{'ab'[i % 2]}/{i:03d}.png", "ab"[i % 2], rng.normal(size=(32, 32)).astype(np.float32), (600, 600))
              for i in range(160)]
-    ref, out = synthetic_run(tmp_path/"ref", items), synthetic_run(tmp_path/"killed", items)
+    ref, out = fake_run(tmp_path/"ref", items), fake_run(tmp_path/"killed", items)
     run("mine", ref, "--patch", 40)
     err = tmp_path/"stderr.txt"
     with open(err, "w") as fh:                          # progress bars on: the kill waits until mining is under way
@@ -400,8 +401,8 @@ def test_metadata_problems_are_recorded_skips(corpus, model, tmp_path):
 
 
 def test_g3_repeated_ids_and_missing_views(tmp_path):
-    from diffmine.models import small_model, save_model
-    m = small_model(16, channels=(8, 16), max_length=8)
+    from diffmine.models import save_model
+    m = testing.tiny_model()
     m.spec.update(template="A Google streetview image of {country}.", null_prompt="A Google streetview image.",
                   resolution=16, dataset="geo", labels=["France", "Japan"])
     model = save_model(m, tmp_path/"geo model")

@@ -7,7 +7,8 @@ from PIL import Image
 
 from diffmine.cli import main
 from diffmine.data import load_records, detect_layout
-from diffmine.models import small_model, save_model
+from diffmine.models import save_model
+from diffmine import testing
 
 LABELS = ("circle", "square")
 
@@ -33,7 +34,7 @@ def _image(path, label, seed):
 def _model(folder, seed):
     import torch
     torch.manual_seed(seed)
-    m = small_model(16, channels=(8, 16), max_length=8)
+    m = testing.tiny_model()
     m.spec.update(template="An image of {label}.", null_prompt="", resolution=16, dataset="generic", labels=list(LABELS))
     return save_model(m, folder)
 

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 from PIL import Image
 
 import diffmine.figures as F
-from diffmine.patches import synthetic_run
+from diffmine.testing import fake_run
 
 LABELS = ["日本", "Россия"]
 
@@ -23,7 +23,7 @@ def run(tmp_path):
     for i, lab in enumerate(LABELS * 2):
         m = np.zeros((24, 24), np.float32); m[4:12, 4:12] = 1 + i
         items.append((f"{i}.png", lab, m))
-    run = synthetic_run(tmp_path/"run", items)
+    run = fake_run(tmp_path/"run", items)
     idx = pd.read_csv(run/"index.csv", keep_default_na=False)
     for p in idx.path:
         Path(p).parent.mkdir(parents=True, exist_ok=True)

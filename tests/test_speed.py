@@ -3,12 +3,12 @@ of typicality (precision checks, bit-identical results with the plain loop, thre
 import json
 import numpy as np, pytest, torch
 
-from diffmine.models import small_model
 from diffmine.typicality import (typicality_map, compute_typicality, check_engine, draws, _Writer, _ahead)
 from diffmine.models import repeat_conditioning, cat_conditioning
 from diffmine.speed import (benchmark_speed, overhead_benchmark, gpu_benchmark, sd15_model, write_images, spread,
                             SD15_UNET, SD15_VAE)
 from diffmine.config import DiffmineError, SEED
+from diffmine import testing
 
 TINY = dict(images=2, repeats=2, draws=4, batch_size=2, resolution=16, channels=(8, 16))
 TINY_UNET = {**SD15_UNET, "block_out_channels": (32, 64, 64, 64), "cross_attention_dim": 32, "layers_per_block": 1,
@@ -69,16 +69,15 @@ def test_precision_checks_are_clear():
     with pytest.raises(DiffmineError, match="runs only on CUDA GPUs"): check_engine("cpu", "fp16")
     with pytest.raises(DiffmineError, match="unknown precision"): check_engine("cpu", "half")
     assert check_engine("cpu", "bf16")["precision"] == "bf16"        # allowed (slow on most CPUs)
-    m = small_model(16, channels=(8, 16), max_length=8)
+    m = testing.tiny_model()
     with pytest.raises(DiffmineError, match="runs only on CUDA GPUs"):
         typicality_map(m, torch.randn(1, 3, 16, 16), "An image of a.", "", n=2, precision="fp16")
 
 
-def test_cli_rejects_fp16_on_cpu_and_bad_settings(tmp_path, capsys):
+def test_cli_rejects_fp16_on_cpu_and_bad_settings(tmp_path, capsys, tiny_model_dir):
     from diffmine.cli import main
-    from diffmine.models import save_model
     data = tmp_path/"data"; write_images(data, 2, 16)
-    model = save_model(small_model(16, channels=(8, 16), max_length=8), tmp_path/"model")
+    model = tiny_model_dir
     for argv, says in [(["typicality", str(model), str(data), str(tmp_path/"out"), "--precision", "fp16", "--device", "cpu"],
                         "half precision (fp16) autocast runs only on CUDA GPUs"),
                        (["benchmark-speed", "--sections", "nope", "--out", str(tmp_path/"fig")], "unknown benchmark section"),
@@ -108,8 +107,8 @@ def _plain(model, x0, prompt, null, n, batch_size, seed):
     return total / n, torch.cat(per)
 
 
-def test_engine_is_bit_identical_to_the_plain_loop_for_runs_of_images(tmp_path):
-    m = small_model(16, channels=(8, 16), max_length=8)
+def test_engine_is_bit_identical_to_the_plain_loop_for_runs_of_images(tmp_path, tiny_model):
+    m = tiny_model
     recs = write_images(tmp_path/"data", 3, 16)
     compute_typicality(m, recs, tmp_path/"run", n=7, batch_size=3, template="An image of {label}.", null_prompt="")
     from diffmine.models import image_tensor

@@ -1,25 +1,12 @@
 "Plug-and-Play translation: DDIM round trip, injection hooks, the resumable translate run and its command."
-import contextlib, io, zlib
+import contextlib, io
 import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
-from diffmine.data import Record
-from diffmine.models import small_model, tiny_sd, load_model, save_model
+from diffmine.models import small_model, tiny_sd, load_model
 from diffmine import translation as tr
 from diffmine.cli import main
-
-
-class GaussianDenoiser(torch.nn.Module):
-    "The exact noise predictor of data distributed as N(mu, sd^2) per pixel: a real (if simple) diffusion model."
-    def __init__(self, unet, sched, mu, sd):
-        super().__init__(); self.u, self.s, self.mu, self.sd = unet, sched, mu.double(), sd
-    @property
-    def dtype(self): return torch.float32
-    @property
-    def config(self): return self.u.config
-    def forward(self, x, t, **kw):
-        a = self.s.alphas_cumprod[t].double().view(-1, 1, 1, 1)
-        out = (1 - a).sqrt() * (x.double() - a.sqrt() * self.mu) / (a * self.sd ** 2 + 1 - a)
-        return type("Out", (), {"sample": out.float()})()
+from diffmine import testing
+from diffmine.testing import GaussianDenoiser, noise_images, stable_seed
 
 
 def hooks(unet): return sum(len(m._forward_hooks) for m in unet.modules())
@@ -27,7 +14,7 @@ def hooks(unet): return sum(len(m._forward_hooks) for m in unet.modules())
 
 def test_inversion_then_sampling_reconstructs():
     torch.manual_seed(0)
-    m = small_model(16, channels=(8, 16), max_length=8)
+    m = testing.tiny_model()
     mu = torch.rand(1, 3, 16, 16) * 2 - 1
     x0 = (mu + 0.3 * torch.randn(1, 3, 16, 16)).clamp(-1, 1)
     m.unet = GaussianDenoiser(m.unet, m.scheduler, mu, 0.3)
@@ -80,19 +67,12 @@ def test_source_branch_only_while_injecting():
 
 
 def _images(folder, labels, n=2, size=16):
-    folder.mkdir(parents=True, exist_ok=True); recs = []
-    for lab in labels:
-        (folder/lab).mkdir(exist_ok=True)
-        for i in range(n):
-            p = folder/lab/f"{i}.png"
-            Image.fromarray((np.random.default_rng([zlib.crc32(lab.encode()), i]).random((size, size, 3)) * 255).astype(np.uint8)).save(p)
-            recs.append(Record(p, (lab,), f"{lab}/{i}.png"))
-    return recs
+    return noise_images(folder, labels, n, (size, size), seed=lambda lab, i, k: stable_seed(lab, i))
 
 
 def test_translate_is_resumable_per_pair(tmp_path, monkeypatch):
     recs = _images(tmp_path/"data", ["dots", "stars"])
-    m = small_model(16, channels=(8, 16), max_length=8)
+    m = testing.tiny_model()
     real, calls = tr.pnp_translate, {"n": 0}
     def dies_on_third(*a, **k):
         calls["n"] += 1
@@ -122,9 +102,8 @@ def test_translate_is_resumable_per_pair(tmp_path, monkeypatch):
         assert np.array_equal(np.asarray(Image.open(tmp_path/"run"/f)), np.asarray(Image.open(tmp_path/"run2"/f)))
 
 
-def test_translate_command(tmp_path):
+def test_translate_command(tmp_path, tiny_model_dir):
     _images(tmp_path/"data", ["dots", "stars"], n=1)
-    save_model(small_model(16, channels=(8, 16), max_length=8), tmp_path/"model")
     args = ["translate", str(tmp_path/"model"), str(tmp_path/"data"), str(tmp_path/"out"), "--steps", "3",
             "--guidance", "2", "--labels", "dots", "stars", "moons"]
     with contextlib.redirect_stdout(io.StringIO()) as f: main(args)
@@ -143,7 +122,7 @@ def test_translation_figure_draws_labels_in_any_script(tmp_path):
     from diffmine.translation import translate_dataset, compute_cotypicality, cotypical_clusters
     from diffmine.figures import translation_figure, drawable, label_fonts
     recs = _images(tmp_path/"data", ["dots", "日本"], n=2)
-    m = small_model(16, channels=(8, 16), max_length=8)
+    m = testing.tiny_model()
     translate_dataset(m, recs, tmp_path/"run", steps=3, guidance=2.0)
     compute_cotypicality(m, tmp_path/"run", n=2)
     cotypical_clusters(m, tmp_path/"run", k=2, patch=4, ensemble=1, reduce="pca")
@@ -162,7 +141,7 @@ def test_ddim_equals_diffusers_schedulers_where_they_apply(prediction):
     v-prediction the inversion differs on purpose: the UNet, told timestep t, predicts v for noise level t, so diffmine
     converts v to noise at level t; DDIMInverseScheduler converts it at the level of the latent it was given."""
     from diffusers import DDIMScheduler, DDIMInverseScheduler
-    m = small_model(16, channels=(8, 16), max_length=8, seed=0)
+    m = testing.tiny_model()
     m.scheduler.register_to_config(prediction_type=prediction, steps_offset=1)
     x0 = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 0.5
     cond, steps = m.conditioning("An image of dots."), 10

@@ -1,31 +1,26 @@
 """The typicality engine: an oracle UNet that is right only inside a mask, paired draws, determinism, batch-size
 invariance, the latent path through a tiny Stable Diffusion, caching and bad images."""
 import numpy as np, pandas as pd, pytest, torch
-from PIL import Image
 
 from diffmine.data import Record, BadInputs
-from diffmine.models import small_model, load_model, tiny_sd
-from diffmine.typicality import OracleUNet, typicality_map, compute_typicality, draws
+from diffmine.models import load_model, tiny_sd
+from diffmine.typicality import typicality_map, compute_typicality, draws
 from diffmine.runfolder import load_typicality, load_index, image_key
+from diffmine import testing
+from diffmine.testing import OracleUNet, noise_images
 
 
 @pytest.fixture(scope="module")
 def model():
-    return small_model(16, channels=(8, 16), max_length=8, seed=0)
+    return testing.tiny_model()
 
 
 def _images(root, n=4, size=(24, 16)):
-    recs = []
-    for i in range(n):
-        lab = ["a", "b"][i % 2]
-        p = root/lab/f"{i}.png"; p.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.random.default_rng(i).integers(0, 255, (*size[::-1], 3), dtype=np.uint8)).save(p)
-        recs.append(Record(path=p, labels=(lab,), rel=f"{lab}/{i}.png"))
-    return recs
+    return noise_images(root, ["a", "b"] * (n // 2) + ["a"] * (n % 2), size=size, ints=True, numbering="all")
 
 
-def test_oracle_map_is_positive_exactly_inside_the_mask(model):
-    m = small_model(16, channels=(8, 16), max_length=8)
+def test_oracle_map_is_positive_exactly_inside_the_mask(model, tiny_model):
+    m = tiny_model
     x0 = torch.randn(1, 3, 16, 16)
     mask = torch.zeros(16, 16, dtype=torch.bool); mask[3:9, 5:13] = True
     m.unet = OracleUNet(m, x0, mask, "")
@@ -122,7 +117,7 @@ def test_the_estimator_equals_the_formulas_written_out(prediction):
     "T through the scheduler's add_noise / get_velocity equals sqrt(abar) x0 + sqrt(1 - abar) eps and the v target by hand."
     from diffmine.models import repeat_conditioning, cat_conditioning
     from diffmine.typicality import label_typicality
-    m = small_model(16, channels=(8, 16), max_length=8, seed=0)
+    m = testing.tiny_model()
     m.scheduler.register_to_config(prediction_type=prediction)
     x0 = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
     t_all, eps_all = draws((3, 16, 16), 6)
