@@ -11,9 +11,9 @@ import numpy as np, pandas as pd, torch
 from .config import (DiffmineError, progress, format_prompt, save_npz, npz_complete, dataset_spec, positive,
                              SEED, NUM_TRAIN_TIMESTEPS, PATCHES_PER_IMAGE)
 from .data import BadInputs, BadImage, load_image
-from .models import DiffusionModel, cat_conditioning, repeat_conditioning, image_tensor
+from .models import DiffusionModel, image_tensor
 from .runfolder import image_key
-from .typicality import draws, known_labels, resolve_prompts, check_t_range, original_size
+from .typicality import draws, known_labels, resolve_prompts, check_t_range, original_size, paired_predictions
 from .patches import pooled_scores, nms_boxes, PATCH_COLUMNS
 from .evaluation import patch_quality
 
@@ -41,16 +41,10 @@ def pair_maps(model:DiffusionModel, x0:torch.Tensor, # clean latent (1, C, h, w)
               t:torch.Tensor, eps:torch.Tensor, batch_size:int=100) -> tuple:
     "Per draw, d (null minus conditional squared error) and g (squared gap of the two predictions): float32 (n, h, w) each."
     ds, gs = [], []
-    for i in range(0, len(t), batch_size):
-        tb, eb = t[i:i + batch_size], eps[i:i + batch_size]
-        b = len(tb)
-        xt, target = model.noised(x0, eb, tb)
-        kw = cat_conditioning(repeat_conditioning(cond, b), repeat_conditioning(null, b))
-        pred = model.unet(torch.cat([xt, xt]).to(model.unet.dtype), torch.cat([tb, tb]), **kw).sample.float()
-        pred = pred.view(2, b, *x0.shape[1:])
+    for pred, target in paired_predictions(model, x0, cond, null, t, eps, batch_size):   # the estimator's own loop
         err = (pred - target).pow(2).mean(2)
         ds.append(err[1] - err[0]); gs.append((pred[0] - pred[1]).pow(2).mean(1))
-    return torch.cat(ds).numpy(), torch.cat(gs).numpy()
+    return torch.cat(ds).cpu().numpy(), torch.cat(gs).cpu().numpy()
 
 # %% ../nbs/17a_drawbank.ipynb #b894c5fb
 def write_bank(model:DiffusionModel, records:list, out,

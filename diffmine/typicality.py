@@ -19,9 +19,9 @@ from .models import DiffusionModel, image_tensor, repeat_conditioning, cat_condi
 from .runfolder import RunFolder, image_key, load_index
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'ATTENTION', 'draws', 'check_engine', 'unet_engine', 'typicality_map', 'difference_maps',
-           'original_size', 'balanced', 'resolve_prompts', 'prompts_source', 'check_t_range', 'compute_typicality',
-           'known_labels', 'label_typicality', 'classify_records', 'label_check']
+__all__ = ['PRECISIONS', 'ATTENTION', 'draws', 'check_engine', 'unet_engine', 'typicality_map', 'paired_predictions',
+           'difference_maps', 'original_size', 'balanced', 'resolve_prompts', 'prompts_source', 'check_t_range',
+           'compute_typicality', 'known_labels', 'label_typicality', 'classify_records', 'label_check']
 
 # %% ../nbs/05_typicality.ipynb #ada166e7
 def draws(shape:tuple,            # shape of one clean latent (C, h, w)
@@ -122,12 +122,11 @@ class _Scorer:
             repeat_conditioning(self.model.conditioning(prompt), b),
             repeat_conditioning(self.model.conditioning(self.null_prompt), b)))
 
-    def differences(self, x0:torch.Tensor,   # clean latent (1, C, h, w), float32 on the device
+    def predictions(self, x0:torch.Tensor,   # clean latent (1, C, h, w), float32 on the device
                     batches:list,                # UNet calls (`batches` or `split`)
                     conditioning,                # b -> UNet keyword arguments: the conditional b times, then the null b times
                    ):
-        "Per UNet call, the null-minus-conditional squared error (b, h, w) of each draw (channel mean), on the device."
-        shape = tuple(x0.shape[1:])
+        "Per UNet call, the conditional and null predictions (2, b, C, h, w) float32 and their target (b, C, h, w), on the device."
         for t, eps in batches:
             b = len(eps)
             xt, target = self.model.noised(x0, eps, t)
@@ -135,7 +134,12 @@ class _Scorer:
             if self.channels_last: inp = inp.contiguous(memory_format=torch.channels_last)
             with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
                 pred = self.model.unet(inp, torch.cat([t, t]), **conditioning(b)).sample
-            err = (pred.float().view(2, b, *shape) - target).pow(2).mean(2)     # (2, b, h, w): channel mean
+            yield pred.float().view(2, b, *x0.shape[1:]), target
+
+    def differences(self, x0:torch.Tensor, batches:list, conditioning):
+        "Per UNet call, the null-minus-conditional squared error (b, h, w) of each draw (channel mean), on the device."
+        for pred, target in self.predictions(x0, batches, conditioning):
+            err = (pred - target).pow(2).mean(2)                               # (2, b, h, w): channel mean
             yield err[1] - err[0]                                              # null minus conditional
 
     @torch.no_grad()
@@ -158,16 +162,26 @@ def typicality_map(model:DiffusionModel, x0:torch.Tensor, # clean latent (1, C, 
     "Signed typicality at the UNet's resolution (h, w) float32, and the per-draw image means (n,)."
     return _Scorer(model, null_prompt, n, t_range, seed, batch_size, precision, _is_channels_last(model.unet))(x0, prompt)
 
-@torch.no_grad()
-def difference_maps(model:DiffusionModel, x0:torch.Tensor, # clean latent (1, C, h, w)
-                    cond:dict, null:dict,       # UNet conditioning of the conditional and of the null prompt (one prompt each)
-                    t:torch.Tensor, eps:torch.Tensor, # explicit draws: t (n,), eps (n, C, h, w)
-                    batch_size:int=50,          # draws per UNet call
-                    precision:str="fp32", channels_last:bool=False,
-                   ) -> torch.Tensor:
-    "Per draw, the null-minus-conditional squared error map (n, h, w) float32 on the CPU: `typicality_map`'s loop, given draws."
+def _explicit(model, t, batch_size, precision, channels_last, cond, null):
+    "A scorer for explicit draws and the conditioning of one prompt pair."
     s = _Scorer(model, "", len(t), batch_size=batch_size, precision=precision, channels_last=channels_last)
-    kw = lambda b: cat_conditioning(repeat_conditioning(cond, b), repeat_conditioning(null, b))
+    return s, lambda b: cat_conditioning(repeat_conditioning(cond, b), repeat_conditioning(null, b))
+
+@torch.no_grad()
+def paired_predictions(model:DiffusionModel, x0:torch.Tensor, # clean latent (1, C, h, w)
+                       cond:dict, null:dict,       # UNet conditioning of the conditional and of the null prompt (one prompt each)
+                       t:torch.Tensor, eps:torch.Tensor, # explicit draws: t (n,), eps (n, C, h, w)
+                       batch_size:int=50,          # draws per UNet call
+                       precision:str="fp32", channels_last:bool=False):
+    "Per UNet call of the given draws, the conditional and null predictions (2, b, C, h, w) and their target (b, C, h, w), float32 on the model's device."
+    s, kw = _explicit(model, t, batch_size, precision, channels_last, cond, null)
+    yield from s.predictions(x0.to(s.device, torch.float32), s.split(t, eps), kw)
+
+@torch.no_grad()
+def difference_maps(model:DiffusionModel, x0:torch.Tensor, cond:dict, null:dict, t:torch.Tensor, eps:torch.Tensor,
+                    batch_size:int=50, precision:str="fp32", channels_last:bool=False) -> torch.Tensor:
+    "Per draw, the null-minus-conditional squared error map (n, h, w) float32 on the CPU: `typicality_map`'s loop, given draws."
+    s, kw = _explicit(model, t, batch_size, precision, channels_last, cond, null)
     return torch.cat(list(s.differences(x0.to(s.device, torch.float32), s.split(t, eps), kw))).cpu()
 
 # %% ../nbs/05_typicality.ipynb #3d840cea
