@@ -19,11 +19,12 @@ from .runfolder import image_key
 from .typicality import compute_typicality, original_size
 from .patches import PATCH_COLUMNS, default_patch_size, mine_patches
 from .evaluation import patch_quality, label_area
+from .figures import scaling_plot
 
 # %% auto #0
 __all__ = ['HOG_BINS', 'hog_cells', 'rgb_to_lab', 'PatchGeometry', 'patch_geometry', 'hog_descriptors', 'PatchBank', 'patch_bank',
            'sample_seeds', 'nearest_images', 'rank_seeds', 'image_folds', 'detect', 'train_detector', 'mine_doersch',
-           'fit_exponent', 'scaling_plot', 'scaling_benchmark', 'scaling_markdown']
+           'fit_exponent', 'scaling_benchmark', 'scaling_markdown']
 
 # %% ../nbs/18_baseline.ipynb #b261ab43
 def _as_batch(img) -> torch.Tensor:
@@ -393,32 +394,6 @@ def _subset(records:list, per_label:int) -> list:
 
 def _model_ready(folder) -> bool:
     return (Path(folder)/"diffmine.json").exists() and (Path(folder)/"unet").is_dir()
-
-def scaling_plot(result:dict, # a `scaling_benchmark` result
-                 path,        # the PNG to write
-                ) -> Path:
-    "Cost versus N on log-log axes for every method of a `scaling_benchmark` result, with the fitted power laws."
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5.2, 3.8))
-    for (name, m), mk in zip(result["methods"].items(), "os^d"):
-        rows = [r for r in m["sizes"] if "seconds" in r]
-        if not rows: continue
-        ns, ts = np.array([r["images"] for r in rows], float), np.array([r["seconds"] for r in rows])
-        b = m.get("exponent")
-        line, = ax.plot(ns, ts, mk, label=f"{m['title']}: N^{b:.2f}" if b is not None else m["title"])
-        if b is not None:
-            a = np.polyfit(np.log(ns), np.log(ts), 1); xx = np.geomspace(ns.min(), ns.max(), 20)
-            ax.plot(xx, np.exp(np.polyval(a, np.log(xx))), "-", color=line.get_color(), lw=1)
-        for r in m["sizes"]:
-            if "skipped" in r: ax.axvline(r["images"], color=line.get_color(), ls=":", lw=0.8)
-    ax.set_xscale("log"); ax.set_yscale("log")
-    ax.set_xlabel("images N"); ax.set_ylabel("seconds (training excluded)")
-    ax.set_title("Mining cost versus dataset size (dotted: skipped, over the time cap)", fontsize=9)
-    ax.grid(True, which="both", lw=0.3); ax.legend(fontsize=8)
-    fig.tight_layout()
-    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=130), suffix=".png")
-    plt.close(fig)
-    return Path(path)
 
 # %% ../nbs/18_baseline.ipynb #0c1ee456
 def scaling_benchmark(work,                                     # data, model and runs (a model already there is reused)

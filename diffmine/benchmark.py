@@ -18,13 +18,13 @@ from .patches import mine_patches, default_patch_size, load_patches
 from .clusters import cluster_run
 from .data import export_fashion_mnist, fashion_mnist_dir, FASHION_CLASSES
 from .evaluation import localisation, patch_quality, cluster_quality, label_area, classifier_accuracy, typicality_vs_groundtruth
-from .figures import patches_figure, typicality_figure, save_figure, confusion_figure
+from .figures import patches_figure, typicality_figure, save_figure, confusion_figure, sweep_figure
 
 # %% auto #0
 __all__ = ['BENCHMARK_SETTINGS', 'TARGETS', 'PHOTO_SETTINGS', 'base_caption', 'standins', 'train_base', 'finetune_standin',
-           'mined_images', 'train_seconds', 'evaluate_model', 'oracle_metrics', 'finetune_sweep', 'sweep_figure',
-           'fashion_benchmark', 'quality_table', 'targets_table', 'quality_markdown', 'benchmark_quality',
-           'photos_targets', 'photos_markdown', 'benchmark_photos']
+           'mined_images', 'train_seconds', 'evaluate_model', 'oracle_metrics', 'finetune_sweep', 'fashion_benchmark',
+           'quality_table', 'targets_table', 'quality_markdown', 'benchmark_quality', 'photos_targets',
+           'photos_markdown', 'benchmark_photos']
 
 # %% ../nbs/16_benchmark.ipynb #298260b5
 BENCHMARK_SETTINGS = dict(
@@ -198,29 +198,6 @@ def finetune_sweep(name:str="cars",                # the stand-in
                        f"cond_dropout={cond_dropout})", machine=f"{platform.machine()}, {torch.get_num_threads()} torch threads"))
     save_figure(sweep_figure(res, work, name), out/f"finetune_sweep_{name}")
     return res
-
-def sweep_figure(res:dict, work, name:str):
-    "precision@20 of T, Rand. and -T against steps per learning rate (oracle dashed), and the finetunes' loss curves."
-    import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
-    rows = pd.DataFrame([dict(key=k, **{c: v[c] for c in ("lr", "steps", "draws", "cond_dropout")},
-                              **{rk: v["patches"][rk]["precision"] for rk in ("T", "rand", "-T")},
-                              shared=v["patches"]["T"]["shared_rate"]) for k, v in res.items() if k != "oracle"])
-    fig, ax = plt.subplots(1, 3, figsize=(13, 3.4))
-    for (lr, cd), g in rows[rows.draws == rows.draws.min()].groupby(["lr", rows.cond_dropout.fillna(-1)]):
-        g = g.sort_values("steps"); lab = f"lr {lr:g}" + (f", dropout {cd:g}" if cd >= 0 else "")
-        l, = ax[0].plot(g.steps, g["T"], "o-", label=f"T, {lab}")
-        ax[0].plot(g.steps, g["-T"], "v:", color=l.get_color(), label=f"-T, {lab}")
-        ax[1].plot(g.steps, g.shared, "o-", color=l.get_color(), label=lab)
-    ax[0].axhline(res["oracle"]["T"]["precision"], ls="--", c="k", lw=1, label="oracle T")
-    ax[0].axhline(rows["rand"].mean(), ls="--", c="grey", lw=1, label="Rand.")
-    ax[0].set(title=f"{name}: precision@20 of mined patches", xlabel="finetuning steps", xscale="log", ylim=(0, 1))
-    ax[0].legend(fontsize=6, ncol=2)
-    ax[1].axhline(0.05, ls="--", c="k", lw=1); ax[1].set(title="shared elements among T patches", xlabel="finetuning steps", xscale="log")
-    for f in sorted(Path(work).glob("model_*/train_log.csv")):          # work: the sweep folder of this stand-in
-        d = pd.read_csv(f)
-        ax[2].plot(d.step, d.loss.rolling(50, min_periods=1).mean(), lw=1, label=f.parent.name[6:])
-    ax[2].set(title="finetuning loss (mean of 50 steps)", xlabel="step", yscale="log"); ax[2].legend(fontsize=7)
-    fig.tight_layout(); return fig
 
 # %% ../nbs/16_benchmark.ipynb #2585c335
 def fashion_benchmark(work, base, figures, st:dict) -> dict:

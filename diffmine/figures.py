@@ -8,13 +8,14 @@ import functools, os, textwrap
 from pathlib import Path
 from collections import OrderedDict
 from PIL import Image
-import numpy as np, torch, torch.nn.functional as F
+import numpy as np, pandas as pd, torch, torch.nn.functional as F
 import matplotlib.pyplot as plt
 from matplotlib import font_manager
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from .config import atomic_write, BLUR_PER_PX
 from .data import load_image, BadImage
+from .synth import load_groundtruth, standin_mosaic
 from .runfolder import load_index, load_typicality
 from .patches import crop
 from .evaluation import blur_map
@@ -23,7 +24,8 @@ from .translation import load_cotypical_clusters, load_manifest
 # %% auto #0
 __all__ = ['LABEL_FONTS', 'OVERLAY_MAX_SIDE', 'OVERLAY_LEGEND', 'RANKING_TITLES', 'display_map', 'label_fonts', 'drawable',
            'plural', 'save_figure', 'typicality_figure', 'patches_figure', 'clusters_figure', 'translation_figure',
-           'confusion_figure', 'overlays_figure']
+           'confusion_figure', 'overlays_figure', 'show_planted', 'show_standin', 'scaling_plot', 'overhead_plot',
+           'gpu_plot', 'scaling_figure', 'sweep_figure']
 
 # %% ../nbs/11_figures.ipynb #18179b73
 def display_map(m:np.ndarray, sigma:float|None=None, # blur in pixels; default BLUR_PER_PX (10 px per 384 px) of the shorter side
@@ -279,3 +281,138 @@ def overlays_figure(run,                       # a typicality run folder
                     labels=None, alpha:float=0.6):
     "Classes as columns; per image a row of the grey image and a row of its blurred positive typicality on top."
     return typicality_figure(run, per_label, labels, alpha=alpha, labels_as_columns=True, cmap="gray")
+
+# %% ../nbs/11_figures.ipynb #72c6ee34
+def show_planted(root,              # a planted dataset folder
+                 n:int=8,           # images per label
+                 outlines:bool=True, # draw the mask outlines
+                 scale:float=1.1,   # inches per image
+                ):
+    "A matplotlib figure: `n` images of each label, with the outlines of planted and shared elements."
+    import matplotlib.pyplot as plt
+    gt = load_groundtruth(root); labels = gt.params.get("labels") or gt.labels
+    fig, axs = plt.subplots(len(labels), n, figsize=(n*scale, len(labels)*scale*1.05), squeeze=False)
+    for r, label in enumerate(labels):
+        rels = [x for x in gt.rels if gt.label_of(x) == label][:n]
+        for c, ax in enumerate(axs[r]):
+            ax.set_xticks([]); ax.set_yticks([])
+            if c >= len(rels): ax.axis("off"); continue
+            img = np.asarray(Image.open(gt.root/rels[c]).convert("RGB")); H, W = img.shape[:2]
+            ax.imshow(img, interpolation="nearest", extent=(0, W, H, 0))
+            if outlines:
+                xs, ys = (np.arange(W*8) + 0.5)/8, (np.arange(H*8) + 0.5)/8   # 8x finer grid: outlines follow pixel edges
+                for m, kws in [(gt.label_mask(rels[c], label), [dict(colors="black", linewidths=1.8),
+                                                                 dict(colors="white", linewidths=0.8)]),
+                               (gt.shared_mask(rels[c]), [dict(colors="red", linewidths=0.9, linestyles="dashed")])]:
+                    for kw in kws if m.any() else []:
+                        ax.contour(xs, ys, np.kron(m.astype(float), np.ones((8, 8))), levels=[0.5], **kw)
+            if c == 0: ax.set_ylabel(label + (f"\n({gt.styles[label]})" if label in gt.styles else ""), fontsize=9)
+    fig.tight_layout(pad=0.3)
+    return fig
+
+# %% ../nbs/11_figures.ipynb #7e6be19b
+def show_standin(root,              # a stand-in folder (any layout `diffmine.data` reads)
+                 n:int=6,           # images per label
+                 scale:float=1.1,   # inches per image
+                 labels=None,       # the rows (default: every label of the ground truth)
+                ):
+    "A matplotlib figure: `n` images of each label, read through the loaders, with ground-truth outlines and boxes."
+    import matplotlib.pyplot as plt
+    mosaic, labels = standin_mosaic(root, n, labels)
+    gt = load_groundtruth(root); h = mosaic.shape[0]/len(labels)
+    fig, ax = plt.subplots(figsize=(n*scale + 1.6, len(labels)*scale))
+    ax.imshow(mosaic, interpolation="nearest")
+    ax.set_xticks([]); ax.set_yticks([(r + 0.5)*h for r in range(len(labels))])
+    ax.set_yticklabels([l + (f"\n({gt.styles[l]})" if l in gt.styles else "") for l in labels], fontsize=8)
+    for sp in ax.spines.values(): sp.set_visible(False)
+    ax.tick_params(length=0)
+    fig.tight_layout(pad=0.3)
+    return fig
+
+# %% ../nbs/11_figures.ipynb #fbeed632
+def scaling_plot(result:dict, # a `scaling_benchmark` result
+                 path,        # the PNG to write
+                ) -> Path:
+    "Cost versus N on log-log axes for every method of a `scaling_benchmark` result, with the fitted power laws."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    for (name, m), mk in zip(result["methods"].items(), "os^d"):
+        rows = [r for r in m["sizes"] if "seconds" in r]
+        if not rows: continue
+        ns, ts = np.array([r["images"] for r in rows], float), np.array([r["seconds"] for r in rows])
+        b = m.get("exponent")
+        line, = ax.plot(ns, ts, mk, label=f"{m['title']}: N^{b:.2f}" if b is not None else m["title"])
+        if b is not None:
+            a = np.polyfit(np.log(ns), np.log(ts), 1); xx = np.geomspace(ns.min(), ns.max(), 20)
+            ax.plot(xx, np.exp(np.polyval(a, np.log(xx))), "-", color=line.get_color(), lw=1)
+        for r in m["sizes"]:
+            if "skipped" in r: ax.axvline(r["images"], color=line.get_color(), ls=":", lw=0.8)
+    ax.set_xscale("log"); ax.set_yscale("log")
+    ax.set_xlabel("images N"); ax.set_ylabel("seconds (training excluded)")
+    ax.set_title("Mining cost versus dataset size (dotted: skipped, over the time cap)", fontsize=9)
+    ax.grid(True, which="both", lw=0.3); ax.legend(fontsize=8)
+    fig.tight_layout()
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=130), suffix=".png")
+    plt.close(fig)
+    return Path(path)
+
+# %% ../nbs/11_figures.ipynb #75c34777
+def overhead_plot(r:dict, out) -> list:
+    "Seconds per image of the bare UNet and of typicality in each repeat, and the per-repeat ratios."
+    df = pd.DataFrame(r["per_repeat"])
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.2))
+    for i, (col, name) in enumerate((("bare_s", "bare UNet"), ("typicality_s", "typicality"), ("outside_unet_s", "around UNet"))):
+        a.scatter(np.full(len(df), i) + np.linspace(-0.1, 0.1, len(df)), df[col], s=14)
+        a.hlines(df[col].median(), i - 0.25, i + 0.25, color="k")
+    a.set_xticks(range(3), ["bare UNet", "typicality", "around\nthe UNet"]); a.set_ylabel("seconds per image")
+    a.set_ylim(bottom=0); a.set_title(f"{r['settings']['evals_per_image']} UNet evaluations per image", fontsize=9)
+    b.plot(df.repeat, df.ratio, "o-", label="wall"); b.plot(df.repeat, df.cpu_ratio, "s--", label="CPU time")
+    b.plot(df.repeat, df.outside_ratio, "^:", label="1 + around / bare")
+    b.axhline(r["target"], color="r", lw=1, label=f"target {r['target']}"); b.axhline(1, color="gray", lw=0.5)
+    b.set_xlabel("repeat"); b.set_ylabel("typicality / bare UNet"); b.legend(fontsize=8)
+    b.set_title(f"median ratio {r['ratio']['median']:.3f}", fontsize=9)
+    fig.tight_layout()
+    return [save_figure(fig, Path(out)/"speed_overhead")]
+
+def gpu_plot(r:dict, out) -> list:
+    "Images per second of typicality and of the bare UNet for each resolution and engine configuration."
+    rows = [x for x in r.get("rows", []) if "ratio" in x]
+    if not rows: return []
+    fig, axes = plt.subplots(1, len({x["resolution"] for x in rows}), figsize=(4.5 * len({x["resolution"] for x in rows}), 3.2), squeeze=False)
+    for ax, res in zip(axes[0], sorted({x["resolution"] for x in rows})):
+        sel = [x for x in rows if x["resolution"] == res]
+        names = [f"{x['precision']}\n{'NHWC' if x['channels_last'] else 'NCHW'}" for x in sel]
+        pos = np.arange(len(sel))
+        ax.bar(pos - 0.2, [x["bare_img_s"] for x in sel], 0.4, label="bare UNet")
+        ax.bar(pos + 0.2, [x["typicality_img_s"] for x in sel], 0.4, label="typicality")
+        for p, x in zip(pos, sel): ax.text(p + 0.2, x["typicality_img_s"], f"{x['ratio']:.2f}", ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(pos, names, fontsize=8); ax.set_ylabel("images / s"); ax.set_title(f"{res} px, {r['device']}", fontsize=9)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return [save_figure(fig, Path(out)/"speed_gpu")]
+
+def scaling_figure(r:dict, out) -> list: return [scaling_plot(r, Path(out)/"speed_scaling.png")]
+
+# %% ../nbs/11_figures.ipynb #76058718
+def sweep_figure(res:dict, work, name:str):
+    "precision@20 of T, Rand. and -T against steps per learning rate (oracle dashed), and the finetunes' loss curves."
+    import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
+    rows = pd.DataFrame([dict(key=k, **{c: v[c] for c in ("lr", "steps", "draws", "cond_dropout")},
+                              **{rk: v["patches"][rk]["precision"] for rk in ("T", "rand", "-T")},
+                              shared=v["patches"]["T"]["shared_rate"]) for k, v in res.items() if k != "oracle"])
+    fig, ax = plt.subplots(1, 3, figsize=(13, 3.4))
+    for (lr, cd), g in rows[rows.draws == rows.draws.min()].groupby(["lr", rows.cond_dropout.fillna(-1)]):
+        g = g.sort_values("steps"); lab = f"lr {lr:g}" + (f", dropout {cd:g}" if cd >= 0 else "")
+        l, = ax[0].plot(g.steps, g["T"], "o-", label=f"T, {lab}")
+        ax[0].plot(g.steps, g["-T"], "v:", color=l.get_color(), label=f"-T, {lab}")
+        ax[1].plot(g.steps, g.shared, "o-", color=l.get_color(), label=lab)
+    ax[0].axhline(res["oracle"]["T"]["precision"], ls="--", c="k", lw=1, label="oracle T")
+    ax[0].axhline(rows["rand"].mean(), ls="--", c="grey", lw=1, label="Rand.")
+    ax[0].set(title=f"{name}: precision@20 of mined patches", xlabel="finetuning steps", xscale="log", ylim=(0, 1))
+    ax[0].legend(fontsize=6, ncol=2)
+    ax[1].axhline(0.05, ls="--", c="k", lw=1); ax[1].set(title="shared elements among T patches", xlabel="finetuning steps", xscale="log")
+    for f in sorted(Path(work).glob("model_*/train_log.csv")):          # work: the sweep folder of this stand-in
+        d = pd.read_csv(f)
+        ax[2].plot(d.step, d.loss.rolling(50, min_periods=1).mean(), lw=1, label=f.parent.name[6:])
+    ax[2].set(title="finetuning loss (mean of 50 steps)", xlabel="step", yscale="log"); ax[2].legend(fontsize=7)
+    fig.tight_layout(); return fig

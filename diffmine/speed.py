@@ -8,7 +8,6 @@ import time, math, inspect, shutil, tempfile
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from PIL import Image
-import matplotlib.pyplot as plt
 from diffusers import UNet2DConditionModel, AutoencoderKL
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 from .config import DiffmineError, write_json, atomic_write, progress, N_DRAWS
@@ -16,15 +15,15 @@ from .data import Record
 from .models import DiffusionModel, small_model, _byte_vocab, sd_scheduler
 from .typicality import compute_typicality, check_engine, unet_engine, _Scorer
 from .benchmark import _md
-from .figures import save_figure
+from .figures import overhead_plot, gpu_plot, scaling_figure
 from .reproduce import machine
-from .baseline import scaling_benchmark, scaling_plot
+from .baseline import scaling_benchmark
 
 # %% auto #0
 __all__ = ['OVERHEAD_TARGET', 'GPU_TARGET', 'SD15_UNET', 'SD15_VAE', 'GPU_CONFIGS', 'SPEED_SECTIONS', 'SPEED_PLOTS',
            'DEFAULT_SECTIONS', 'spread', 'bare_unet', 'write_images', 'overhead_benchmark', 'sd15_model',
-           'gpu_benchmark', 'overhead_section', 'gpu_section', 'overhead_plot', 'gpu_plot', 'scaling_section',
-           'scaling_figure', 'parse_setting', 'speed_markdown', 'benchmark_speed']
+           'gpu_benchmark', 'overhead_section', 'gpu_section', 'scaling_section', 'parse_setting', 'speed_markdown',
+           'benchmark_speed']
 
 # %% ../nbs/19_speed.ipynb #9c74c361
 def spread(values) -> dict:
@@ -272,40 +271,6 @@ def gpu_section(work, **settings) -> dict:
                         for res, b in best.items() if b)
     return dict(r, rows=rows, summary=f"{r['device']}: {summary}; target >= {r['target']}: {'met' if r['met'] else 'NOT met'}.")
 
-def overhead_plot(r:dict, out) -> list:
-    "Seconds per image of the bare UNet and of typicality in each repeat, and the per-repeat ratios."
-    df = pd.DataFrame(r["per_repeat"])
-    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.2))
-    for i, (col, name) in enumerate((("bare_s", "bare UNet"), ("typicality_s", "typicality"), ("outside_unet_s", "around UNet"))):
-        a.scatter(np.full(len(df), i) + np.linspace(-0.1, 0.1, len(df)), df[col], s=14)
-        a.hlines(df[col].median(), i - 0.25, i + 0.25, color="k")
-    a.set_xticks(range(3), ["bare UNet", "typicality", "around\nthe UNet"]); a.set_ylabel("seconds per image")
-    a.set_ylim(bottom=0); a.set_title(f"{r['settings']['evals_per_image']} UNet evaluations per image", fontsize=9)
-    b.plot(df.repeat, df.ratio, "o-", label="wall"); b.plot(df.repeat, df.cpu_ratio, "s--", label="CPU time")
-    b.plot(df.repeat, df.outside_ratio, "^:", label="1 + around / bare")
-    b.axhline(r["target"], color="r", lw=1, label=f"target {r['target']}"); b.axhline(1, color="gray", lw=0.5)
-    b.set_xlabel("repeat"); b.set_ylabel("typicality / bare UNet"); b.legend(fontsize=8)
-    b.set_title(f"median ratio {r['ratio']['median']:.3f}", fontsize=9)
-    fig.tight_layout()
-    return [save_figure(fig, Path(out)/"speed_overhead")]
-
-def gpu_plot(r:dict, out) -> list:
-    "Images per second of typicality and of the bare UNet for each resolution and engine configuration."
-    rows = [x for x in r.get("rows", []) if "ratio" in x]
-    if not rows: return []
-    fig, axes = plt.subplots(1, len({x["resolution"] for x in rows}), figsize=(4.5 * len({x["resolution"] for x in rows}), 3.2), squeeze=False)
-    for ax, res in zip(axes[0], sorted({x["resolution"] for x in rows})):
-        sel = [x for x in rows if x["resolution"] == res]
-        names = [f"{x['precision']}\n{'NHWC' if x['channels_last'] else 'NCHW'}" for x in sel]
-        pos = np.arange(len(sel))
-        ax.bar(pos - 0.2, [x["bare_img_s"] for x in sel], 0.4, label="bare UNet")
-        ax.bar(pos + 0.2, [x["typicality_img_s"] for x in sel], 0.4, label="typicality")
-        for p, x in zip(pos, sel): ax.text(p + 0.2, x["typicality_img_s"], f"{x['ratio']:.2f}", ha="center", va="bottom", fontsize=8)
-        ax.set_xticks(pos, names, fontsize=8); ax.set_ylabel("images / s"); ax.set_title(f"{res} px, {r['device']}", fontsize=9)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    return [save_figure(fig, Path(out)/"speed_gpu")]
-
 # %% ../nbs/19_speed.ipynb #e57c8342
 SPEED_SECTIONS = {"overhead": overhead_section, "gpu": gpu_section}
 SPEED_PLOTS = {"overhead": overhead_plot, "gpu": gpu_plot}
@@ -319,8 +284,6 @@ def scaling_section(work, **settings) -> dict:
                         f"between the two largest)" for m in r["methods"].values())
     return dict(r, rows=rows, summary=f"{summary}. Typicality with {r['settings']['draws']} draws per image and a fixed "
                 f"model; training is reported apart.")
-
-def scaling_figure(r:dict, out) -> list: return [scaling_plot(r, Path(out)/"speed_scaling.png")]
 
 SPEED_SECTIONS.update(scaling=scaling_section)
 SPEED_PLOTS.update(scaling=scaling_figure)

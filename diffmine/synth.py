@@ -18,10 +18,10 @@ __all__ = ['SHAPES', 'ASPECT_SHAPES', 'STYLES', 'PLANTED_DESIGNS', 'PLANTED_SHAR
            'G3_COUNTRIES', 'G3_STYLES', 'PLACES_CATEGORIES', 'PLACES_STYLES', 'XRAY_FINDINGS', 'XRAY_LABELS',
            'XRAY_SHARED', 'STANDINS', 'STANDIN_LAYOUTS', 'PHOTO_LABELS', 'PHOTO_OBJECTS', 'ElementKind', 'Element',
            'Scene', 'render_scene', 'smooth_background', 'draw_element', 'sample_scene', 'planted_kinds',
-           'planted_styles', 'make_planted', 'GroundTruth', 'load_groundtruth', 'show_planted', 'planted_stats',
-           'standin_kinds', 'horizon_background', 'portrait_background', 'chest_background', 'make_cars', 'make_faces',
-           'make_geo', 'make_places', 'nih_files', 'xray_kinds', 'make_xray', 'make_standin', 'standin_mosaic',
-           'show_standin', 'photo_crop', 'emoji_pool', 'photo_kinds', 'make_photo_planted']
+           'planted_styles', 'make_planted', 'GroundTruth', 'load_groundtruth', 'planted_stats', 'standin_kinds',
+           'horizon_background', 'portrait_background', 'chest_background', 'make_cars', 'make_faces', 'make_geo',
+           'make_places', 'nih_files', 'xray_kinds', 'make_xray', 'make_standin', 'standin_mosaic', 'photo_crop',
+           'emoji_pool', 'photo_kinds', 'make_photo_planted']
 
 # %% ../nbs/02_synth.ipynb #2d792086
 def _rot(pts, cx, cy, r, angle):
@@ -463,34 +463,6 @@ def load_groundtruth(root, # a folder written by `make_planted` (or a stand-in w
     return GroundTruth(root, {int(k): v for k, v in meta["kinds"].items()}, masks, meta.get("params"), meta.get("styles"),
                        meta.get("image_labels"))
 
-# %% ../nbs/02_synth.ipynb #72c6ee34
-def show_planted(root,              # a planted dataset folder
-                 n:int=8,           # images per label
-                 outlines:bool=True, # draw the mask outlines
-                 scale:float=1.1,   # inches per image
-                ):
-    "A matplotlib figure: `n` images of each label, with the outlines of planted and shared elements."
-    import matplotlib.pyplot as plt
-    gt = load_groundtruth(root); labels = gt.params.get("labels") or gt.labels
-    fig, axs = plt.subplots(len(labels), n, figsize=(n*scale, len(labels)*scale*1.05), squeeze=False)
-    for r, label in enumerate(labels):
-        rels = [x for x in gt.rels if gt.label_of(x) == label][:n]
-        for c, ax in enumerate(axs[r]):
-            ax.set_xticks([]); ax.set_yticks([])
-            if c >= len(rels): ax.axis("off"); continue
-            img = np.asarray(Image.open(gt.root/rels[c]).convert("RGB")); H, W = img.shape[:2]
-            ax.imshow(img, interpolation="nearest", extent=(0, W, H, 0))
-            if outlines:
-                xs, ys = (np.arange(W*8) + 0.5)/8, (np.arange(H*8) + 0.5)/8   # 8x finer grid: outlines follow pixel edges
-                for m, kws in [(gt.label_mask(rels[c], label), [dict(colors="black", linewidths=1.8),
-                                                                 dict(colors="white", linewidths=0.8)]),
-                               (gt.shared_mask(rels[c]), [dict(colors="red", linewidths=0.9, linestyles="dashed")])]:
-                    for kw in kws if m.any() else []:
-                        ax.contour(xs, ys, np.kron(m.astype(float), np.ones((8, 8))), levels=[0.5], **kw)
-            if c == 0: ax.set_ylabel(label + (f"\n({gt.styles[label]})" if label in gt.styles else ""), fontsize=9)
-    fig.tight_layout(pad=0.3)
-    return fig
-
 # %% ../nbs/02_synth.ipynb #43021b1b
 def planted_stats(gt:GroundTruth):
     "A pandas DataFrame: per image label and element kind, the share of images carrying it and of pixels it covers."
@@ -873,24 +845,6 @@ def standin_mosaic(root,            # a stand-in folder (any layout `diffmine.da
         while len(row) < n: row.append(np.ones_like(row[0]) if row else np.ones((H*up + 4, W*up + 4, 3), np.float32))
         tiles.append(np.concatenate(row, 1))
     return np.concatenate(tiles, 0), labels
-
-def show_standin(root,              # a stand-in folder (any layout `diffmine.data` reads)
-                 n:int=6,           # images per label
-                 scale:float=1.1,   # inches per image
-                 labels=None,       # the rows (default: every label of the ground truth)
-                ):
-    "A matplotlib figure: `n` images of each label, read through the loaders, with ground-truth outlines and boxes."
-    import matplotlib.pyplot as plt
-    mosaic, labels = standin_mosaic(root, n, labels)
-    gt = load_groundtruth(root); h = mosaic.shape[0]/len(labels)
-    fig, ax = plt.subplots(figsize=(n*scale + 1.6, len(labels)*scale))
-    ax.imshow(mosaic, interpolation="nearest")
-    ax.set_xticks([]); ax.set_yticks([(r + 0.5)*h for r in range(len(labels))])
-    ax.set_yticklabels([l + (f"\n({gt.styles[l]})" if l in gt.styles else "") for l in labels], fontsize=8)
-    for sp in ax.spines.values(): sp.set_visible(False)
-    ax.tick_params(length=0)
-    fig.tight_layout(pad=0.3)
-    return fig
 
 # %% ../nbs/02_synth.ipynb #59f3f75d
 PHOTO_LABELS = ("alpha", "beta", "gamma", "delta")   # default label names of the photo benchmark (they name no object)
