@@ -9,15 +9,15 @@ import numpy as np, pandas as pd
 from PIL import Image
 from scipy import ndimage
 from sklearn.metrics import average_precision_score, normalized_mutual_info_score
-from .config import DiffmineError, progress, AUCPR_THRESHOLDS, BLUR_PER_PX
+from .config import DiffmineError, progress, AUCPR_THRESHOLDS, BLUR_PER_PX, XRAY_PAPER_FINDINGS
 from .synth import load_groundtruth, GroundTruth
 from .runfolder import load_index, load_typicality
 
 
 # %% auto #0
-__all__ = ['mask_scores', 'typicality_vs_groundtruth', 'patch_precision', 'label_area', 'auc_pr', 'blur_sigma', 'blur_map',
-           'pointing_game', 'dilate', 'localisation', 'patch_kinds', 'patch_quality', 'cluster_quality',
-           'classifier_accuracy', 'garment_fraction']
+__all__ = ['PAPER_OVERALL', 'mask_scores', 'typicality_vs_groundtruth', 'patch_precision', 'label_area', 'auc_pr', 'blur_sigma',
+           'blur_map', 'pointing_game', 'dilate', 'localisation', 'localisation_summary', 'patch_kinds',
+           'patch_quality', 'cluster_quality', 'classifier_accuracy', 'garment_fraction']
 
 # %% ../nbs/10_evaluation.ipynb #47421169
 def _as_gt(data): return data if isinstance(data, GroundTruth) else load_groundtruth(data)
@@ -156,6 +156,19 @@ def localisation(run,   # a typicality run folder
     summary = dict(rows=len(df), images=int(df.rel.nunique()), **mean(df),
                    per_label={l: dict(rows=int(len(g)), **mean(g)) for l, g in df.groupby("label")})
     return df, summary
+
+# %% ../nbs/10_evaluation.ipynb #e12ba35d
+PAPER_OVERALL = "overall (paper's 7)"
+
+def localisation_summary(tables:dict) -> pd.DataFrame:
+    "Mean score per finding for each model (columns) and chance; rows 'overall' (all findings) and the paper's seven."
+    cols = {name: t.groupby("finding").auc_pr.mean() for name, t in tables.items()}
+    cols["chance"] = next(iter(tables.values())).groupby("finding").chance.mean()
+    df = pd.DataFrame(cols)
+    seven = [f for f in XRAY_PAPER_FINDINGS if f in df.index]
+    df.loc["overall"] = df.mean()
+    if seven: df.loc[PAPER_OVERALL] = df.loc[seven].mean()
+    return df
 
 # %% ../nbs/10_evaluation.ipynb #aa2d123a
 def patch_kinds(patches:pd.DataFrame, # mined patches (rel, label, x0, y0, x1, y1)

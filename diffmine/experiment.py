@@ -6,7 +6,7 @@
 from __future__ import annotations
 from pathlib import Path
 import numpy as np, pandas as pd
-from .config import (DatasetSpec, DiffmineError, XRAY_PAPER_FINDINGS, WEIGHT_DECAY, GRAD_CLIP,
+from .config import (DatasetSpec, DiffmineError, WEIGHT_DECAY, GRAD_CLIP,
                              epoch_steps, processes)
 from .data import BadInputs, Record, load_records
 from .synth import make_standin, load_groundtruth, STANDIN_LAYOUTS
@@ -18,9 +18,9 @@ from .figures import typicality_figure, patches_figure, clusters_figure, save_fi
 from .gallery import slug
 
 # %% auto #0
-__all__ = ['NIH_FRAME', 'PAPER_OVERALL', 'experiment_data', 'groundtruth', 'experiment_model', 'summary_figures',
-           'experiment_metrics', 'precision_table', 'box_mask', 'localisation_records', 'pair_groundtruth',
-           'localisation_table', 'xray_training_records', 'localisation_summary', 'localisation_figure']
+__all__ = ['NIH_FRAME', 'experiment_data', 'groundtruth', 'experiment_model', 'summary_figures', 'experiment_metrics',
+           'precision_table', 'box_mask', 'localisation_records', 'pair_groundtruth', 'localisation_table',
+           'xray_training_records']
 
 # %% ../nbs/13_experiment.ipynb #0767aa7b
 def experiment_data(name:str,            # the experiment's stand-in name ("cars", "faces", "geo", "places", "xray")
@@ -188,32 +188,3 @@ def xray_training_records(records:list, # ChestX-ray14 records (`load_chestxray`
         raise DiffmineError(_dataset_root(records[0]), "no image of train_val_list.txt to finetune on",
                             "check train_val_list.txt: it must list the training images of images/")
     return train
-
-# %% ../nbs/13_experiment.ipynb #5fb93e47
-PAPER_OVERALL = "overall (paper's 7)"
-
-def localisation_summary(tables:dict) -> pd.DataFrame:
-    "Mean score per finding for each model (columns) and chance; rows 'overall' (all findings) and the paper's seven."
-    cols = {name: t.groupby("finding").auc_pr.mean() for name, t in tables.items()}
-    cols["chance"] = next(iter(tables.values())).groupby("finding").chance.mean()
-    df = pd.DataFrame(cols)
-    seven = [f for f in XRAY_PAPER_FINDINGS if f in df.index]
-    df.loc["overall"] = df.mean()
-    if seven: df.loc[PAPER_OVERALL] = df.loc[seven].mean()
-    return df
-
-def localisation_figure(tables:dict, # model name -> `localisation_table`, e.g. {"pretrained": ..., "finetuned": ...}
-                        title:str="Localisation (AUC-PR of typicality inside the boxes)"):
-    "Grouped bars of the mean score per finding and model, as the paper's Fig. 11."
-    import matplotlib.pyplot as plt
-    df = localisation_summary(tables); names = list(tables)
-    x = np.arange(len(df)); w = 0.8 / len(names)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(df), 2.8))
-    for i, name in enumerate(names):
-        ax.bar(x + (i - (len(names) - 1) / 2) * w, 100 * df[name], w, label=name)
-    ax.scatter(x, 100 * df["chance"], marker="_", s=300, color="k", label="chance", zorder=3)
-    ax.set_xticks(x); ax.set_xticklabels(df.index, rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("AUC-PR (%)"); ax.set_title(title, fontsize=9); ax.legend(fontsize=7, frameon=False)
-    for s in ("top", "right"): ax.spines[s].set_visible(False)
-    fig.tight_layout()
-    return fig

@@ -18,14 +18,15 @@ from .data import load_image, BadImage
 from .synth import load_groundtruth, standin_mosaic
 from .runfolder import load_index, load_typicality
 from .patches import crop
-from .evaluation import blur_map
+from .evaluation import blur_map, localisation_summary
 from .translation import load_cotypical_clusters, load_manifest
 
 # %% auto #0
 __all__ = ['LABEL_FONTS', 'OVERLAY_MAX_SIDE', 'OVERLAY_LEGEND', 'RANKING_TITLES', 'display_map', 'label_fonts', 'drawable',
            'plural', 'save_figure', 'typicality_figure', 'patches_figure', 'clusters_figure', 'translation_figure',
-           'confusion_figure', 'overlays_figure', 'show_planted', 'show_standin', 'scaling_plot', 'overhead_plot',
-           'gpu_plot', 'scaling_figure', 'sweep_figure']
+           'localisation_figure', 'confusion_figure', 'overlays_figure', 'show_planted', 'show_standin', 'scaling_plot',
+           'overhead_plot', 'gpu_plot', 'scaling_figure', 'sweep_figure', 'reconstruction_figure', 'loss_curves_figure',
+           'mixture_figure']
 
 # %% ../nbs/11_figures.ipynb #18179b73
 def display_map(m:np.ndarray, sigma:float|None=None, # blur in pixels; default BLUR_PER_PX (10 px per 384 px) of the shorter side
@@ -254,6 +255,23 @@ def translation_figure(out,                      # a translation run with co-typ
     fig.subplots_adjust(wspace=0.05, hspace=0.08)
     return fig
 
+# %% ../nbs/11_figures.ipynb #8826f2c3
+def localisation_figure(tables:dict, # model name -> `localisation_table`, e.g. {"pretrained": ..., "finetuned": ...}
+                        title:str="Localisation (AUC-PR of typicality inside the boxes)"):
+    "Grouped bars of the mean score per finding and model, as the paper's Fig. 11."
+    import matplotlib.pyplot as plt
+    df = localisation_summary(tables); names = list(tables)
+    x = np.arange(len(df)); w = 0.8 / len(names)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(df), 2.8))
+    for i, name in enumerate(names):
+        ax.bar(x + (i - (len(names) - 1) / 2) * w, 100 * df[name], w, label=name)
+    ax.scatter(x, 100 * df["chance"], marker="_", s=300, color="k", label="chance", zorder=3)
+    ax.set_xticks(x); ax.set_xticklabels(df.index, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("AUC-PR (%)"); ax.set_title(title, fontsize=9); ax.legend(fontsize=7, frameon=False)
+    for s in ("top", "right"): ax.spines[s].set_visible(False)
+    fig.tight_layout()
+    return fig
+
 # %% ../nbs/11_figures.ipynb #46171e56
 def confusion_figure(scores,                   # `classify_records` output (label, pred)
                      labels:list,              # the class order of rows and columns
@@ -416,3 +434,48 @@ def sweep_figure(res:dict, work, name:str):
         ax[2].plot(d.step, d.loss.rolling(50, min_periods=1).mean(), lw=1, label=f.parent.name[6:])
     ax[2].set(title="finetuning loss (mean of 50 steps)", xlabel="step", yscale="log"); ax[2].legend(fontsize=7)
     fig.tight_layout(); return fig
+
+# %% ../nbs/11_figures.ipynb #e49b4b59
+@torch.no_grad()
+def reconstruction_figure(vae, x:torch.Tensor, title:str=""):
+    "Images `x` (N, 3, H, W in [-1, 1]) in the top row, their reconstructions below."
+    import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
+    rec = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
+    fig, ax = plt.subplots(2, len(x), figsize=(1.3 * len(x), 2.9), squeeze=False)
+    for j in range(len(x)):
+        for r, t in enumerate((x, rec)):
+            ax[r, j].imshow(((t[j].permute(1, 2, 0).numpy() + 1) / 2).clip(0, 1)); ax[r, j].axis("off")
+    ax[0, 0].set_title("input", fontsize=8, loc="left"); ax[1, 0].set_title("reconstruction", fontsize=8, loc="left")
+    if title: fig.suptitle(title, fontsize=9)
+    fig.tight_layout(pad=0.3); return fig
+
+def loss_curves_figure(vae_log, unet_log):
+    "The autoencoder's loss and PSNR and the UNet's denoising loss (running mean of 50 steps) against steps."
+    import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
+    v, u = pd.read_csv(vae_log), pd.read_csv(unet_log)
+    colour = "colour" in v.columns
+    fig, ax = plt.subplots(1, 3 + colour, figsize=(4 * (3 + colour), 3.2))
+    ax[0].plot(v.step, v.loss, lw=0.6); ax[0].set(title="autoencoder: reconstruction loss", xlabel="step", yscale="log")
+    ax[1].plot(v.step, v.psnr.rolling(20, min_periods=1).mean(), lw=1); ax[1].set(title="autoencoder: batch PSNR (dB)", xlabel="step")
+    if colour:
+        ax[2].plot(v.step, v.colour.rolling(20, min_periods=1).mean(), lw=1); ax[2].axhline(1, c="k", lw=0.5, ls=":")
+        ax[2].set(title="autoencoder: colour kept (batch chroma ratio)", xlabel="step", ylim=(0, 1.2))
+    a = ax[-1]; a.plot(u.step, u.loss, lw=0.3, alpha=0.4, label="per step")
+    a.plot(u.step, u.loss.rolling(50, min_periods=1).mean(), lw=1.2, label="mean of 50")
+    a.set(title="UNet: epsilon MSE", xlabel="step", yscale="log"); a.legend(fontsize=8)
+    fig.tight_layout(); return fig
+
+def mixture_figure(records, n:int=8, seed:int=0,
+                   size:int=128, # the side every image is drawn at (pretrain passes its BASE_RESOLUTION)
+                  ):
+    "`n` images of every source of the pretraining mixture, one row per source, captioned."
+    import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
+    by = {}
+    for r in records: by.setdefault(r.meta.get("source", "?"), []).append(r)
+    fig, axes = plt.subplots(len(by), n, figsize=(n * 1.1, len(by) * 1.2), squeeze=False)
+    for row, (src, rs) in zip(axes, by.items()):
+        pick = np.random.default_rng([seed, len(rs)]).choice(len(rs), min(n, len(rs)), replace=False)
+        for a in row: a.axis("off")
+        for a, i in zip(row, pick): a.imshow(load_image(rs[i].path).resize((size, size)))
+        row[0].set_title(f"{src}: {rs[0].labels[0]!r}", fontsize=8, loc="left")
+    fig.tight_layout(pad=0.2); return fig

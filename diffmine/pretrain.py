@@ -17,12 +17,12 @@ from .models import (DiffusionModel, image_tensor, save_model, minilm_path, sd_s
                      load_model)
 from .finetune import finetune
 from .data import export_fashion_mnist
+from .figures import reconstruction_figure, loss_curves_figure, mixture_figure
 
 # %% auto #0
 __all__ = ['BASE_RESOLUTION', 'BASE_SEED', 'BASE_SOURCES', 'GREY_SOURCES', 'BASE_VAE', 'BASE_UNET', 'BASE_TRAIN',
            'pretraining_mixture', 'base_vae', 'base_unet', 'psnr', 'train_vae', 'reconstruction_psnr',
-           'colour_retention', 'reconstruction_figure', 'autoencoder_report', 'pretrain', 'loss_curves_figure',
-           'mixture_figure', 'write_base_model']
+           'colour_retention', 'autoencoder_report', 'pretrain', 'write_base_model']
 
 # %% ../nbs/20_pretrain.ipynb #1f5f5ca8
 BASE_RESOLUTION = 128            # diffmine-base's image side, pixels
@@ -232,19 +232,6 @@ def _colour_kept(vae, x:torch.Tensor):
     "`colour_retention` of images `x` rounded, or None when they are grey (no colour to keep)."
     return round(colour_retention(vae, x), 3) if float(_chroma(x)) > 0.02 else None
 
-@torch.no_grad()
-def reconstruction_figure(vae, x:torch.Tensor, title:str=""):
-    "Images `x` (N, 3, H, W in [-1, 1]) in the top row, their reconstructions below."
-    import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
-    rec = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
-    fig, ax = plt.subplots(2, len(x), figsize=(1.3 * len(x), 2.9), squeeze=False)
-    for j in range(len(x)):
-        for r, t in enumerate((x, rec)):
-            ax[r, j].imshow(((t[j].permute(1, 2, 0).numpy() + 1) / 2).clip(0, 1)); ax[r, j].axis("off")
-    ax[0, 0].set_title("input", fontsize=8, loc="left"); ax[1, 0].set_title("reconstruction", fontsize=8, loc="left")
-    if title: fig.suptitle(title, fontsize=9)
-    fig.tight_layout(pad=0.3); return fig
-
 # %% ../nbs/20_pretrain.ipynb #35d1f482
 def autoencoder_report(model=None,                   # a latent model folder (default: diffmine-base)
                        out="figures/diffmine-base",  # where vae_colour.json and vae_reconstructions.png go
@@ -319,35 +306,6 @@ def _segments_seconds(log) -> float:
         last = v
     return float(total + last)
 
-def loss_curves_figure(vae_log, unet_log):
-    "The autoencoder's loss and PSNR and the UNet's denoising loss (running mean of 50 steps) against steps."
-    import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
-    v, u = pd.read_csv(vae_log), pd.read_csv(unet_log)
-    colour = "colour" in v.columns
-    fig, ax = plt.subplots(1, 3 + colour, figsize=(4 * (3 + colour), 3.2))
-    ax[0].plot(v.step, v.loss, lw=0.6); ax[0].set(title="autoencoder: reconstruction loss", xlabel="step", yscale="log")
-    ax[1].plot(v.step, v.psnr.rolling(20, min_periods=1).mean(), lw=1); ax[1].set(title="autoencoder: batch PSNR (dB)", xlabel="step")
-    if colour:
-        ax[2].plot(v.step, v.colour.rolling(20, min_periods=1).mean(), lw=1); ax[2].axhline(1, c="k", lw=0.5, ls=":")
-        ax[2].set(title="autoencoder: colour kept (batch chroma ratio)", xlabel="step", ylim=(0, 1.2))
-    a = ax[-1]; a.plot(u.step, u.loss, lw=0.3, alpha=0.4, label="per step")
-    a.plot(u.step, u.loss.rolling(50, min_periods=1).mean(), lw=1.2, label="mean of 50")
-    a.set(title="UNet: epsilon MSE", xlabel="step", yscale="log"); a.legend(fontsize=8)
-    fig.tight_layout(); return fig
-
-def mixture_figure(records, n:int=8, seed:int=0):
-    "`n` images of every source of the pretraining mixture, one row per source, captioned."
-    import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
-    by = {}
-    for r in records: by.setdefault(r.meta.get("source", "?"), []).append(r)
-    fig, axes = plt.subplots(len(by), n, figsize=(n * 1.1, len(by) * 1.2), squeeze=False)
-    for row, (src, rs) in zip(axes, by.items()):
-        pick = np.random.default_rng([seed, len(rs)]).choice(len(rs), min(n, len(rs)), replace=False)
-        for a in row: a.axis("off")
-        for a, i in zip(row, pick): a.imshow(load_image(rs[i].path).resize((BASE_RESOLUTION, BASE_RESOLUTION)))
-        row[0].set_title(f"{src}: {rs[0].labels[0]!r}", fontsize=8, loc="left")
-    fig.tight_layout(pad=0.2); return fig
-
 def _card(out, info):
     v, p = info["vae"], info["psnr"]
     col = info.get("colour", {})
@@ -417,7 +375,7 @@ def write_base_model(run, vae_run, out, records, info:dict) -> Path:
     info["images"] = {}
     for r in records: info["images"][r.meta["source"]] = info["images"].get(r.meta["source"], 0) + 1
     shutil.copy(Path(vae_run)/"vae_log.csv", tmp/"vae_log.csv"); shutil.copy(Path(run)/"train_log.csv", tmp/"train_log.csv")
-    for name, fig in [("loss_curves", loss_curves_figure(tmp/"vae_log.csv", tmp/"train_log.csv")), ("mixture", mixture_figure(records))]:
+    for name, fig in [("loss_curves", loss_curves_figure(tmp/"vae_log.csv", tmp/"train_log.csv")), ("mixture", mixture_figure(records, size=BASE_RESOLUTION))]:
         fig.savefig(tmp/f"{name}.png", dpi=110, bbox_inches="tight"); plt.close(fig)
     write_json(tmp/"model_card.json", info)
     (tmp/"README.md").write_text(_card(out, info))

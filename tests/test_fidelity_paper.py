@@ -98,7 +98,7 @@ def test_xray_notebook_scores_the_pairs():
 
 
 def test_localisation_summary_reports_the_papers_seven():
-    from diffmine.experiment import localisation_summary, PAPER_OVERALL
+    from diffmine.evaluation import localisation_summary, PAPER_OVERALL
     t = pd.DataFrame(dict(rel="a", finding=["Mass", "Infiltration"], auc_pr=[0.2, 0.8], ap=0.0, chance=0.1))
     s = localisation_summary({"m": t})
     assert s.loc["overall", "m"] == pytest.approx(0.5) and s.loc[PAPER_OVERALL, "m"] == pytest.approx(0.2)
