@@ -14,17 +14,17 @@ from .models import load_model, BASE_NAME, BASE_MODEL
 from .finetune import finetune, latest_checkpoint
 from .runfolder import RunFolder, load_index
 from .typicality import compute_typicality, classify_records, balanced
-from .patches import mine_patches, default_patch_size
+from .patches import mine_patches, default_patch_size, load_patches
 from .clusters import cluster_run
 from .data import export_fashion_mnist, fashion_mnist_dir, FASHION_CLASSES
 from .evaluation import localisation, patch_quality, cluster_quality, label_area, classifier_accuracy, typicality_vs_groundtruth
 from .figures import patches_figure, typicality_figure, save_figure, confusion_figure, sweep_figure
 
 # %% auto #0
-__all__ = ['BENCHMARK_SETTINGS', 'TARGETS', 'PHOTO_SETTINGS', 'base_caption', 'benchmark_settings', 'standins', 'train_base',
-           'quality_base', 'finetune_standin', 'mined_images', 'train_seconds', 'evaluate_model', 'oracle_metrics',
-           'finetune_sweep', 'fashion_benchmark', 'quality_table', 'targets_table', 'quality_markdown', 'kept_parts',
-           'quality_datasets', 'diffmine_command', 'photos_targets', 'photos_markdown', 'check_photo_settings']
+__all__ = ['BENCHMARK_SETTINGS', 'TARGETS', 'PHOTO_SETTINGS', 'base_caption', 'standins', 'train_base', 'finetune_standin',
+           'mined_images', 'train_seconds', 'evaluate_model', 'oracle_metrics', 'finetune_sweep', 'fashion_benchmark',
+           'quality_table', 'targets_table', 'quality_markdown', 'benchmark_quality', 'photos_targets',
+           'photos_markdown', 'benchmark_photos']
 
 # %% ../nbs/16_benchmark.ipynb #298260b5
 BENCHMARK_SETTINGS = dict(
@@ -63,18 +63,6 @@ def base_caption(name:str) -> str:
     "The generic caption of a stand-in's images for the base model: the dataset's null prompt ('An image.' if empty)."
     return dataset_spec(name).null_prompt or "An image."
 
-def benchmark_settings(defaults:dict,   # a benchmark's settings and their defaults (`BENCHMARK_SETTINGS`, `PHOTO_SETTINGS`)
-                       values:dict,     # where their values are (a benchmark notebook's parameters: its `globals()`)
-                      ) -> dict:
-    "The settings of `defaults`, in its order, read from `values`: a list back to a tuple and a whole number to a float where the default is one."
-    missing = [k for k in defaults if k not in values]
-    if missing: raise DiffmineError("benchmark settings", f"no value for {missing}", "declare every setting as a notebook parameter")
-    def typed(d, v):
-        if isinstance(d, tuple) and isinstance(v, list): return tuple(v)
-        if isinstance(d, float) and isinstance(v, int) and not isinstance(v, bool): return float(v)
-        return v
-    return {k: typed(d, values[k]) for k, d in defaults.items()}
-
 # %% ../nbs/16_benchmark.ipynb #92fed280
 def standins(work, names=tuple(STANDINS), size:int=32, seed:int=0) -> dict:
     "name -> (root, records) of the planted stand-ins in `work/data` (written once, deterministic)."
@@ -89,12 +77,6 @@ def train_base(data:dict, out, steps:int, batch_size:int, lr:float, size:int=32,
     union = [Record(r.path, (base_caption(n),), f"{n}/{r.rel}") for n, (_, recs) in data.items() for r in recs]
     return finetune(union, out, "{label}", "", base="small", resolution=size, steps=steps, batch_size=batch_size, lr=lr,
                     cond_dropout=0.1, checkpoint_every=100, seed=seed, resume=True, dataset="generic")
-
-def quality_base(work, data:dict, st:dict) -> Path:
-    "The benchmark's base: diffmine-base, a model folder, or (base='small') a small model trained here on the union of `data`."
-    if st["base"] == "small":
-        return train_base(data, Path(work)/"base", st["base_steps"], st["base_batch_size"], st["base_lr"], st["size"], st["seed"])
-    return BASE_MODEL if st["base"] == BASE_NAME else Path(st["base"])
 
 def finetune_standin(name:str, records:list, base, out, steps:int, batch_size:int, lr:float, size:int=32,
                      seed:int=0) -> Path:
@@ -122,6 +104,7 @@ def train_seconds(model_dir) -> float:
     if not len(s): return 0.0
     ends = np.flatnonzero(np.diff(s) < 0)                 # a resumed run starts its clock again
     return float(s[ends].sum() + s[-1])
+
 
 # %% ../nbs/16_benchmark.ipynb #fac741bf
 def evaluate_model(model_dir, name:str, root, records:list, run, st:dict) -> dict:
@@ -217,14 +200,12 @@ def finetune_sweep(name:str="cars",                # the stand-in
     return res
 
 # %% ../nbs/16_benchmark.ipynb #2585c335
-def fashion_benchmark(work, base, figures, st:dict,
-                      folder=None, # the Fashion-MNIST idx files (default: the Debian package's)
-                     ) -> dict:
+def fashion_benchmark(work, base, figures, st:dict) -> dict:
     "Finetune on Fashion-MNIST, classify test images, and draw the most typical parts per class."
     work, figures = Path(work), Path(figures)
-    folder = fashion_mnist_dir(folder)
-    train = load_records(export_fashion_mnist(work/"data"/"fashion-train", "train", st["fashion_train_per_class"], folder))
-    test = load_records(export_fashion_mnist(work/"data"/"fashion-test", "test", st["fashion_test_per_class"], folder))
+    fashion_mnist_dir()
+    train = load_records(export_fashion_mnist(work/"data"/"fashion-train", "train", st["fashion_train_per_class"]))
+    test = load_records(export_fashion_mnist(work/"data"/"fashion-test", "test", st["fashion_test_per_class"]))
     model_dir = finetune(train, work/"fashion"/"model", GENERIC_TEMPLATE, GENERIC_NULL, base=str(base),
                          resolution=st["size"], steps=st["fashion_steps"], batch_size=st["fashion_batch_size"],
                          lr=st["fashion_lr"], cond_dropout=0.1, ema=st["fashion_ema"], checkpoint_every=250,
@@ -374,7 +355,7 @@ def quality_markdown(results:dict) -> str:
 _STANDIN_ONLY = {"steps", "batch_size", "lr", "images_per_label", "k", "clusters", "classify_draws", "classify_images",
                  "base_steps", "base_batch_size", "base_lr"}
 
-def kept_parts(previous:dict, st:dict, datasets:tuple, fashion:bool) -> dict:
+def _kept(previous:dict, st:dict, datasets:tuple, fashion:bool) -> dict:
     "The parts of an earlier result that this run does not redo and that were made with the same settings."
     if not previous: return {}
     old = previous.get("settings", {})
@@ -390,13 +371,55 @@ def kept_parts(previous:dict, st:dict, datasets:tuple, fashion:bool) -> dict:
         else: print("quality.json: its Fashion-MNIST result was made with other settings: it is not kept")
     return keep
 
-def quality_datasets(datasets) -> tuple:
-    "The stand-ins to run: comma-separated names ('none' or '' for none, then only Fashion-MNIST) or a sequence of them."
-    if isinstance(datasets, str):
-        datasets = () if datasets.strip().lower() in ("", "none") else tuple(n.strip() for n in datasets.split(",") if n.strip())
-    unknown = [n for n in datasets if n not in STANDINS]
-    if unknown: raise DiffmineError("datasets", f"unknown stand-ins {unknown}", f"use some of {', '.join(STANDINS)}, or none")
-    return tuple(datasets)
+def benchmark_quality(work="runs/benchmark",     # models, typicality runs, caches (resumable)
+                      out="figures/benchmark",   # quality.json, quality.md and the figures
+                      datasets=tuple(STANDINS),  # which stand-ins to run (the base model always sees all five)
+                      fashion:bool=True,         # also the Fashion-MNIST part (needs dataset-fashion-mnist)
+                      notes:str="",              # free text appended to quality.md (e.g. the analysis of missed targets)
+                      keep:bool=True,            # keep the parts of an existing quality.json that this run does not redo
+                      **settings,                # overrides of `BENCHMARK_SETTINGS`
+                     ) -> dict:
+    "Run the quality benchmark (all of it, or some parts) and write `out/quality.json` and `out/quality.md`; returns the results."
+    bad = set(settings) - set(BENCHMARK_SETTINGS)
+    if bad: raise DiffmineError("benchmark_quality", f"unknown settings {sorted(bad)}", f"use {sorted(BENCHMARK_SETTINGS)}")
+    unknown = set(datasets) - set(STANDINS)
+    if unknown: raise DiffmineError("benchmark_quality", f"unknown stand-ins {sorted(unknown)}", f"use some of {list(STANDINS)}")
+    st = {**BENCHMARK_SETTINGS, **settings}
+    work, out = Path(work), Path(out)
+    t_start = time.time()
+    previous = json.loads((out/"quality.json").read_text()) if keep and (out/"quality.json").exists() else {}
+    kept = _kept(previous, st, tuple(datasets), fashion)
+    data = standins(work, tuple(STANDINS), st["size"], st["seed"])
+    base = (train_base(data, work/"base", st["base_steps"], st["base_batch_size"], st["base_lr"], st["size"], st["seed"])
+            if st["base"] == "small" else BASE_MODEL if st["base"] == BASE_NAME else Path(st["base"]))
+    res = dict(settings=st, typicality_seed=SEED, targets=TARGETS, date=time.strftime("%Y-%m-%d %H:%M"),
+               machine=f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}",
+               seconds=dict(base=train_seconds(base)), standins=dict(kept.get("standins", {})))
+    parts = [*res["standins"], *(["fashion"] if "fashion" in kept else [])]
+    res["kept"] = {part: previous.get("kept", {}).get(part, previous["date"]) for part in parts}   # when it was measured
+    if "fashion" in kept: res["fashion"] = kept["fashion"]
+    for name in datasets:
+        root, recs = data[name]
+        ft = finetune_standin(name, recs, base, work/name/"model", st["steps"], st["batch_size"], st["lr"], st["size"], st["seed"])
+        res["seconds"][f"finetune_{name}"] = train_seconds(ft)
+        r = {kind: evaluate_model(m, name, root, recs, work/name/kind, st) for kind, m in (("base", base), ("finetuned", ft))}
+        b, f = r["base"]["localisation"]["auc_pr"], r["finetuned"]["localisation"]["auc_pr"]
+        r["auc_pr_ratio"] = f / b if b > 0 else math.inf
+        r["oracle"] = oracle_metrics(name, root, recs, work/name/"oracle", st)
+        r["oracle"]["element_area"] = r["finetuned"]["element_area"]
+        r["images"], r["labels"] = len(recs), label_names(recs)
+        res["standins"][name] = r
+        write_json(out/"quality.json", res)                       # partial results survive an interruption
+    res["standins"] = {n: res["standins"][n] for n in STANDINS if n in res["standins"]}   # the paper's order
+    if fashion:
+        try: res["fashion"] = fashion_benchmark(work, base, out, st)
+        except DiffmineError as e: res["fashion"] = dict(skipped=str(e))
+    res["seconds"]["total"] = time.time() - t_start
+    res["notes"] = notes
+    write_json(out/"quality.json", res)
+    atomic_write(out/"quality.md", lambda p: p.write_text(quality_markdown(res) + "\n"))
+    return res
+
 
 # %% ../nbs/16_benchmark.ipynb #31d33af6
 PHOTO_SETTINGS = dict(
@@ -408,7 +431,7 @@ PHOTO_SETTINGS = dict(
     images_per_label=30, # images per label mined (`typicality --limit`), as the stand-ins'
     k=20)                # precision@k of the mined patches per label
 
-def diffmine_command(args:list) -> str:
+def _diffmine(args:list) -> str:
     "Run one `diffmine` command in a child process, its progress on this terminal; the command line, or DiffmineError."
     args = [str(a) for a in args]
     exe = Path(sys.executable).parent/"diffmine"
@@ -451,12 +474,47 @@ def photos_markdown(res:dict) -> str:
     if res.get("notes"): out += ["## Notes", "", res["notes"], ""]
     return "\n".join(out)
 
-def check_photo_settings(st:dict) -> dict:
-    "Refuse photo benchmark settings that cannot run (a count below 1, more images mined than written) before anything is written."
-    bad = set(st) - set(PHOTO_SETTINGS)
-    if bad: raise DiffmineError("photo benchmark", f"unknown settings {sorted(bad)}", f"use {sorted(PHOTO_SETTINGS)}")
+def benchmark_photos(work="runs/benchmark-photos",  # dataset, model, run folders (rerunning resumes)
+                     out="figures/benchmark",        # photos.json, photos.md, photos_patches.png, photos_typicality.png
+                     photos=None, emoji=None,        # the scikit-image wheel and the emoji tarball (default: `make base-model-sources`')
+                     notes:str="",                   # free text appended to photos.md (the analysis of missed targets)
+                     **settings,                     # overrides of `PHOTO_SETTINGS`
+                    ) -> dict:
+    "Mine the photo benchmark through the `diffmine` command line, base and finetuned, and write its report; returns the results."
+    bad = set(settings) - set(PHOTO_SETTINGS)
+    if bad: raise DiffmineError("benchmark_photos", f"unknown settings {sorted(bad)}", f"use {sorted(PHOTO_SETTINGS)}")
+    st = {**PHOTO_SETTINGS, **settings}
     for key in ("n_per_label", "size", "steps", "batch_size", "draws", "images_per_label", "k"): positive(key, st[key])
     if st["images_per_label"] > st["n_per_label"]:
         raise DiffmineError("images_per_label", f"{st['images_per_label']} > n_per_label {st['n_per_label']}",
                             "mine at most the images there are")
-    return st
+    work, out, t0 = Path(work), Path(out), time.time()
+    data, model = work/"data", work/"model"
+    src = [*(["--photos", photos] if photos else []), *(["--emoji", emoji] if emoji else [])]
+    cmds = [_diffmine(["synth", "photos", data, "--n-per-label", st["n_per_label"], "--size", st["size"], "--seed", st["seed"], *src])]
+    records = load_records(data); labels = label_names(records); n = st["images_per_label"] * len(labels)
+    cmds.append(_diffmine(["finetune", data, model, "--base", st["base"], "--steps", st["steps"], "--batch-size", st["batch_size"],
+                           "--lr", st["lr"], "--seed", st["seed"], "--checkpoint-every", 100, "--resume"]))
+    res = dict(settings=st, date=time.strftime("%Y-%m-%d %H:%M"), commands=cmds, labels=labels,
+               machine=f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}",
+               objects=json.loads((data/"groundtruth.json").read_text())["objects"], seconds=dict(finetune=train_seconds(model)))
+    area = float(np.mean(list(label_area(data).values())))
+    for kind, m in (("base", st["base"]), ("finetuned", model)):
+        run, t1 = work/kind, time.time()
+        prompts = ["--template", GENERIC_TEMPLATE, "--null-prompt", GENERIC_NULL] if kind == "base" else []
+        cmds.append(_diffmine(["typicality", m, data, run, "--draws", st["draws"], "--limit", n, "--seed", SEED, *prompts]))
+        cmds.append(_diffmine(["mine", run, "--seed", st["seed"]]))
+        cmds.append(_diffmine(["evaluate", run, data, "--k", st["k"]]))
+        res["seconds"][kind] = time.time() - t1
+        _, loc = localisation(run, data)
+        res[kind] = dict(localisation=loc, patches=patch_quality(load_patches(run), data, k=st["k"]), element_area=area,
+                         cli_metrics=json.loads((run/"metrics.json").read_text()))
+    res["oracle"] = {**oracle_metrics("generic", data, records, work/"oracle", st), "element_area": area}
+    res["targets"] = photos_targets(res).to_dict(orient="records")
+    save_figure(patches_figure(load_patches(work/"finetuned"), n=6, size=48), out/"photos_patches")
+    save_figure(typicality_figure(work/"finetuned", per_label=6, title="Emoji on photographs: typicality of the finetuned model"),
+                out/"photos_typicality")
+    res["seconds"]["total"], res["notes"] = time.time() - t0, notes
+    write_json(out/"photos.json", res)
+    atomic_write(out/"photos.md", lambda p: p.write_text(photos_markdown(res) + "\n"))
+    return res
