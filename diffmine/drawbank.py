@@ -13,7 +13,7 @@ from .config import (DiffmineError, progress, format_prompt, save_npz, npz_compl
 from .data import BadInputs, BadImage, load_image
 from .models import DiffusionModel, image_tensor
 from .runfolder import image_key
-from .typicality import draws, known_labels, resolve_prompts, check_t_range, original_size, paired_predictions
+from .typicality import draws, known_labels, resolve_prompts, check_t_range, original_size, paired_predictions, paired_difference
 from .patches import pooled_scores, nms_boxes, PATCH_COLUMNS
 from .evaluation import patch_quality
 
@@ -42,8 +42,7 @@ def pair_maps(model:DiffusionModel, x0:torch.Tensor, # clean latent (1, C, h, w)
     "Per draw, d (null minus conditional squared error) and g (squared gap of the two predictions): float32 (n, h, w) each."
     ds, gs = [], []
     for pred, target in paired_predictions(model, x0, cond, null, t, eps, batch_size):   # the estimator's own loop
-        err = (pred - target).pow(2).mean(2)
-        ds.append(err[1] - err[0]); gs.append((pred[0] - pred[1]).pow(2).mean(1))
+        ds.append(paired_difference(pred, target)); gs.append((pred[0] - pred[1]).pow(2).mean(1))
     return torch.cat(ds).cpu().numpy(), torch.cat(gs).cpu().numpy()
 
 # %% ../nbs/17a_drawbank.ipynb #b894c5fb

@@ -19,9 +19,9 @@ from .models import DiffusionModel, image_tensor, repeat_conditioning, cat_condi
 from .runfolder import RunFolder, image_key, load_index
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'ATTENTION', 'draws', 'check_engine', 'unet_engine', 'typicality_map', 'paired_predictions',
-           'difference_maps', 'original_size', 'balanced', 'resolve_prompts', 'prompts_source', 'check_t_range',
-           'compute_typicality', 'known_labels', 'label_typicality', 'classify_records', 'label_check']
+__all__ = ['PRECISIONS', 'ATTENTION', 'draws', 'check_engine', 'unet_engine', 'paired_difference', 'typicality_map',
+           'paired_predictions', 'difference_maps', 'original_size', 'balanced', 'resolve_prompts', 'prompts_source',
+           'check_t_range', 'compute_typicality', 'known_labels', 'label_typicality', 'classify_records', 'label_check']
 
 # %% ../nbs/05_typicality.ipynb #ada166e7
 def draws(shape:tuple,            # shape of one clean latent (C, h, w)
@@ -93,6 +93,13 @@ class _LRU(OrderedDict):
         while len(self) > self.size: self.popitem(last=False)
         return value
 
+def paired_difference(pred:torch.Tensor,   # conditional and null predictions (2, b, C, h, w)
+                      target:torch.Tensor, # their target (b, C, h, w)
+                     ) -> torch.Tensor:
+    "The null-minus-conditional squared error (b, h, w) of each draw, channel mean: the estimator's summand."
+    err = (pred - target).pow(2).mean(2)                                       # (2, b, h, w): channel mean
+    return err[1] - err[0]
+
 class _Scorer:
     "The paired typicality estimator with its draws and conditionings prepared once, on the model's device."
     def __init__(self, model:DiffusionModel, null_prompt:str, n:int=N_DRAWS, t_range:tuple=T_RANGE, seed:int=SEED,
@@ -138,9 +145,7 @@ class _Scorer:
 
     def differences(self, x0:torch.Tensor, batches:list, conditioning):
         "Per UNet call, the null-minus-conditional squared error (b, h, w) of each draw (channel mean), on the device."
-        for pred, target in self.predictions(x0, batches, conditioning):
-            err = (pred - target).pow(2).mean(2)                               # (2, b, h, w): channel mean
-            yield err[1] - err[0]                                              # null minus conditional
+        for pred, target in self.predictions(x0, batches, conditioning): yield paired_difference(pred, target)
 
     @torch.no_grad()
     def __call__(self, x0:torch.Tensor, prompt:str) -> tuple:
@@ -178,8 +183,12 @@ def paired_predictions(model:DiffusionModel, x0:torch.Tensor, # clean latent (1,
     yield from s.predictions(x0.to(s.device, torch.float32), s.split(t, eps), kw)
 
 @torch.no_grad()
-def difference_maps(model:DiffusionModel, x0:torch.Tensor, cond:dict, null:dict, t:torch.Tensor, eps:torch.Tensor,
-                    batch_size:int=50, precision:str="fp32", channels_last:bool=False) -> torch.Tensor:
+def difference_maps(model:DiffusionModel, x0:torch.Tensor, # clean latent (1, C, h, w)
+                    cond:dict, null:dict,       # UNet conditioning of the conditional and of the null prompt (one prompt each)
+                    t:torch.Tensor, eps:torch.Tensor, # explicit draws: t (n,), eps (n, C, h, w)
+                    batch_size:int=50,          # draws per UNet call
+                    precision:str="fp32", channels_last:bool=False,
+                   ) -> torch.Tensor:
     "Per draw, the null-minus-conditional squared error map (n, h, w) float32 on the CPU: `typicality_map`'s loop, given draws."
     s, kw = _explicit(model, t, batch_size, precision, channels_last, cond, null)
     return torch.cat(list(s.differences(x0.to(s.device, torch.float32), s.split(t, eps), kw))).cpu()
