@@ -9,7 +9,8 @@
 #   make figures PROFILE=paper   the experiment notebooks on the real datasets (see data/README.md)
 #   diffmine reproduce --only fashion_mnist   the pipeline on real images, Fashion-MNIST (needs `make fashion-mnist`), not part of make demo
 #   make benchmark-quality   every ground-truth metric, base vs finetuned, on the stand-ins + Fashion-MNIST on all 10,000 test images
-#                            (about 2.5 hours on 2 CPU cores; `diffmine benchmark-quality --datasets none` runs only Fashion-MNIST)
+#                            (about 2.5 hours on 2 CPU cores; `diffmine reproduce --only benchmark_quality --set datasets=none`
+#                            runs only Fashion-MNIST)
 #   make benchmark-photos    mining real images (emoji on photographs) through the CLI, base vs finetuned (about 75 min)
 #   make benchmark-speed     typicality against the bare UNet (CPU small model; GPU SD-1.5-sized UNet, CUDA only),
 #                            cost versus N against the Doersch et al. baseline (about an hour on 2 CPU cores; SPEED=overhead for minutes)
@@ -124,10 +125,10 @@ base-model-sources: install
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; } || { echo "== npm is needed for the emoji images"; exit 1; }
 	@test -f $(BASE_SRC)/emoji-datasource-google-16.0.0.tgz || (cd $(BASE_SRC) && npm pack -q $(EMOJI_SPEC) >/dev/null)
 
-# The quality benchmark (not a timed test): figures/benchmark/quality.json and quality.md. Resumes from $(BENCH_WORK).
-BENCH_WORK ?= runs/benchmark
+# The quality benchmark (not a timed test): the notebook nbs/benchmarks/quality.ipynb writes figures/benchmark/quality.json
+# and quality.md, with figures/benchmark/notes.md appended when it exists. Resumes from runs/benchmark.
 benchmark-quality: install fashion-mnist
-	$(BIN)/diffmine benchmark-quality --work $(BENCH_WORK) --out figures/benchmark $(if $(wildcard figures/benchmark/notes.md),--notes figures/benchmark/notes.md)
+	$(BIN)/diffmine reproduce --only benchmark_quality
 
 # Mining real images (emoji planted on photographs) through the diffmine CLI: figures/benchmark/photos.json and photos.md
 # (about 75 min on 2 CPU cores, 65 of them the finetune). Resumes from runs/benchmark-photos.

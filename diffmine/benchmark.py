@@ -10,7 +10,7 @@ import numpy as np, pandas as pd, torch
 from .config import DiffmineError, write_json, atomic_write, dataset_spec, positive, SEED, GENERIC_TEMPLATE, GENERIC_NULL
 from .data import Record, load_records, label_names
 from .synth import make_standin, load_groundtruth, STANDINS, STANDIN_LAYOUTS
-from .models import load_model, BASE_NAME, BASE_MODEL
+from .models import load_model, BASE_NAME
 from .finetune import finetune, latest_checkpoint
 from .runfolder import RunFolder, load_index
 from .typicality import compute_typicality, classify_records, balanced
@@ -21,33 +21,14 @@ from .evaluation import localisation, patch_quality, cluster_quality, label_area
 from .figures import patches_figure, typicality_figure, save_figure, confusion_figure, sweep_figure
 
 # %% auto #0
-__all__ = ['BENCHMARK_SETTINGS', 'TARGETS', 'PHOTO_SETTINGS', 'base_caption', 'standins', 'train_base', 'finetune_standin',
-           'mined_images', 'train_seconds', 'evaluate_model', 'oracle_metrics', 'finetune_sweep', 'fashion_benchmark',
-           'quality_table', 'targets_table', 'quality_markdown', 'benchmark_quality', 'photos_targets',
-           'photos_markdown', 'benchmark_photos']
+__all__ = ['TARGETS', 'PHOTO_SETTINGS', 'base_caption', 'standins', 'train_base', 'finetune_standin', 'mined_images',
+           'train_seconds', 'evaluate_model', 'oracle_metrics', 'finetune_sweep', 'fashion_benchmark', 'quality_table',
+           'targets_table', 'quality_markdown', 'kept_parts', 'quality_datasets', 'photos_targets', 'photos_markdown',
+           'benchmark_photos']
 
 # %% ../nbs/16_benchmark.ipynb #298260b5
-BENCHMARK_SETTINGS = dict(
-    base=BASE_NAME,      # the pretrained model every stand-in is finetuned from, as the paper finetunes SD 1.5
-                         # ("small": a small pixel model trained here on the union of the stand-ins, the earlier protocol)
-    size=128,            # side of the stand-in images and training resolution
-    seed=0,              # stand-ins, training, patches (Rand.), k-means
-    base_steps=300, base_batch_size=32, base_lr=2e-3,   # only for base="small": its training on the union
-    steps=400, batch_size=16, lr=1e-3,                  # each finetune, from the base (curves: finetune_curves.png)
-    draws=20,            # typicality draws per image (on Cars, 20 and 100 draws give the same precision@20)
-    images_per_label=30, # images per label for typicality, patches, clusters
-    k=20,                # precision@k of mined patches per label (30 images give 150 patches per label)
-    clusters=8,          # k-means clusters per label
-    classify_draws=10,   # draws per label for typicality-as-classifier
-    classify_images=24,  # images per stand-in for the classifier (balanced over labels)
-    fashion_train_per_class=2000, fashion_steps=2000, fashion_batch_size=32, fashion_lr=1e-3,
-    fashion_ema=True,            # the classifier uses the exponential moving average of the weights
-    fashion_test_per_class=1000, # Fashion-MNIST test images per class for the classifier (1,000 per class = all 10,000)
-    fashion_draws=12, fashion_prune=(4, 3),  # 4 draws for all 10 classes, then 8 more for the best 3
-    fashion_check_per_class=100, fashion_check_draws=40, fashion_check_prune=(8, 3),  # the same model with more draws,
-                                 # on 100 test images per class: how much of the gap more draws close
-    fashion_map_per_class=6,     # test images per class for typicality maps, mined parts and the figure (6 shown per class)
-)
+# BENCHMARK_SETTINGS, the benchmark's settings, are defined in `diffmine.reproduce` beside the registry entry
+# that runs them (nbs/benchmarks/quality.ipynb, `make benchmark-quality`); its notebook has a parameter of each name
 
 TARGETS = dict(pointing=0.9,             # pointing game of the finetuned model, at least
                base_pointing=0.3,        # ... and of the base, at most (the base knows no label)
@@ -355,7 +336,11 @@ def quality_markdown(results:dict) -> str:
 _STANDIN_ONLY = {"steps", "batch_size", "lr", "images_per_label", "k", "clusters", "classify_draws", "classify_images",
                  "base_steps", "base_batch_size", "base_lr"}
 
-def _kept(previous:dict, st:dict, datasets:tuple, fashion:bool) -> dict:
+def kept_parts(previous:dict, # an earlier quality.json ({} when there is none)
+               st:dict,       # this run's settings (`BENCHMARK_SETTINGS`' keys)
+               datasets:tuple, # the stand-ins this run redoes
+               fashion:bool,  # whether this run redoes the Fashion-MNIST part
+              ) -> dict:
     "The parts of an earlier result that this run does not redo and that were made with the same settings."
     if not previous: return {}
     old = previous.get("settings", {})
@@ -371,54 +356,13 @@ def _kept(previous:dict, st:dict, datasets:tuple, fashion:bool) -> dict:
         else: print("quality.json: its Fashion-MNIST result was made with other settings: it is not kept")
     return keep
 
-def benchmark_quality(work="runs/benchmark",     # models, typicality runs, caches (resumable)
-                      out="figures/benchmark",   # quality.json, quality.md and the figures
-                      datasets=tuple(STANDINS),  # which stand-ins to run (the base model always sees all five)
-                      fashion:bool=True,         # also the Fashion-MNIST part (needs dataset-fashion-mnist)
-                      notes:str="",              # free text appended to quality.md (e.g. the analysis of missed targets)
-                      keep:bool=True,            # keep the parts of an existing quality.json that this run does not redo
-                      **settings,                # overrides of `BENCHMARK_SETTINGS`
-                     ) -> dict:
-    "Run the quality benchmark (all of it, or some parts) and write `out/quality.json` and `out/quality.md`; returns the results."
-    bad = set(settings) - set(BENCHMARK_SETTINGS)
-    if bad: raise DiffmineError("benchmark_quality", f"unknown settings {sorted(bad)}", f"use {sorted(BENCHMARK_SETTINGS)}")
-    unknown = set(datasets) - set(STANDINS)
-    if unknown: raise DiffmineError("benchmark_quality", f"unknown stand-ins {sorted(unknown)}", f"use some of {list(STANDINS)}")
-    st = {**BENCHMARK_SETTINGS, **settings}
-    work, out = Path(work), Path(out)
-    t_start = time.time()
-    previous = json.loads((out/"quality.json").read_text()) if keep and (out/"quality.json").exists() else {}
-    kept = _kept(previous, st, tuple(datasets), fashion)
-    data = standins(work, tuple(STANDINS), st["size"], st["seed"])
-    base = (train_base(data, work/"base", st["base_steps"], st["base_batch_size"], st["base_lr"], st["size"], st["seed"])
-            if st["base"] == "small" else BASE_MODEL if st["base"] == BASE_NAME else Path(st["base"]))
-    res = dict(settings=st, typicality_seed=SEED, targets=TARGETS, date=time.strftime("%Y-%m-%d %H:%M"),
-               machine=f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}",
-               seconds=dict(base=train_seconds(base)), standins=dict(kept.get("standins", {})))
-    parts = [*res["standins"], *(["fashion"] if "fashion" in kept else [])]
-    res["kept"] = {part: previous.get("kept", {}).get(part, previous["date"]) for part in parts}   # when it was measured
-    if "fashion" in kept: res["fashion"] = kept["fashion"]
-    for name in datasets:
-        root, recs = data[name]
-        ft = finetune_standin(name, recs, base, work/name/"model", st["steps"], st["batch_size"], st["lr"], st["size"], st["seed"])
-        res["seconds"][f"finetune_{name}"] = train_seconds(ft)
-        r = {kind: evaluate_model(m, name, root, recs, work/name/kind, st) for kind, m in (("base", base), ("finetuned", ft))}
-        b, f = r["base"]["localisation"]["auc_pr"], r["finetuned"]["localisation"]["auc_pr"]
-        r["auc_pr_ratio"] = f / b if b > 0 else math.inf
-        r["oracle"] = oracle_metrics(name, root, recs, work/name/"oracle", st)
-        r["oracle"]["element_area"] = r["finetuned"]["element_area"]
-        r["images"], r["labels"] = len(recs), label_names(recs)
-        res["standins"][name] = r
-        write_json(out/"quality.json", res)                       # partial results survive an interruption
-    res["standins"] = {n: res["standins"][n] for n in STANDINS if n in res["standins"]}   # the paper's order
-    if fashion:
-        try: res["fashion"] = fashion_benchmark(work, base, out, st)
-        except DiffmineError as e: res["fashion"] = dict(skipped=str(e))
-    res["seconds"]["total"] = time.time() - t_start
-    res["notes"] = notes
-    write_json(out/"quality.json", res)
-    atomic_write(out/"quality.md", lambda p: p.write_text(quality_markdown(res) + "\n"))
-    return res
+def quality_datasets(text:str, # comma-separated stand-in names; "none" or "": none (only Fashion-MNIST)
+                    ) -> tuple:
+    "The stand-ins a quality run redoes, checked against `STANDINS`."
+    names = () if str(text).strip().lower() in ("", "none") else tuple(d.strip() for d in str(text).split(",") if d.strip())
+    unknown = [n for n in names if n not in STANDINS]
+    if unknown: raise DiffmineError(f"datasets={text}", f"unknown stand-ins {unknown}", f"use some of {', '.join(STANDINS)}, or none")
+    return names
 
 
 # %% ../nbs/16_benchmark.ipynb #31d33af6

@@ -29,7 +29,7 @@ from .figures import typicality_figure, patches_figure, clusters_figure, transla
 from .gallery import write_gallery, slug
 from .reproduce import reproduce, REGISTRY, parse_settings
 from .translation import translate_dataset, compute_cotypicality, cotypical_clusters
-from .benchmark import benchmark_quality, BENCHMARK_SETTINGS, benchmark_photos, PHOTO_SETTINGS
+from .benchmark import benchmark_photos, PHOTO_SETTINGS
 from .speed import benchmark_speed, parse_setting, SPEED_SECTIONS, DEFAULT_SECTIONS
 from .pretrain import pretrain, BASE_TRAIN, BASE_SEED
 
@@ -446,32 +446,6 @@ def _cmd_cotypical(
     print(f"co-typicality of {len(idx)} images; {len(c)} elements in {c.cluster.nunique()} clusters: "
           f"{run}/cotypicality/clusters.csv; figure {path}")
 
-def _cmd_benchmark_quality(*,
-    work:str=_default(benchmark_quality, "work"), # models and caches (rerunning resumes)
-    out:str=_default(benchmark_quality, "out"), # where quality.json, quality.md and figures go
-    # comma-separated stand-ins, or 'none' (only Fashion-MNIST); the results of an earlier run are kept for the others
-    datasets:str=",".join(_default(benchmark_quality, "datasets")),
-    no_fashion:bool=False, # skip the Fashion-MNIST part
-    notes:str=None, # a text file appended to quality.md (analysis of missed targets)
-    # override a setting of BENCHMARK_SETTINGS, e.g. --set steps=400
-    set:Annotated[str, _Arg(action="append", metavar="KEY=VALUE")]=None):
-    "every ground-truth metric, base vs finetuned, on the five stand-ins and Fashion-MNIST"
-    over = {}
-    for kv in set or []:
-        k, _, v = kv.partition("=")
-        if k not in BENCHMARK_SETTINGS or isinstance(BENCHMARK_SETTINGS[k], tuple) or not v:
-            raise DiffmineError(f"--set {kv}", "not a scalar setting of the benchmark",
-                                f"use KEY=VALUE with KEY one of {', '.join(k for k, d in BENCHMARK_SETTINGS.items() if not isinstance(d, tuple))}")
-        if isinstance(BENCHMARK_SETTINGS[k], bool):
-            if v.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise DiffmineError(f"--set {kv}", f"{k} is true or false", f"use {k}=true or {k}=false")
-            over[k] = v.lower() in ("true", "1", "yes")
-        else: over[k] = type(BENCHMARK_SETTINGS[k])(v)
-    notes = Path(notes).read_text() if notes else ""
-    datasets = () if datasets.strip().lower() in ("", "none") else tuple(d.strip() for d in datasets.split(","))
-    res = benchmark_quality(work, out, datasets=datasets, fashion=not no_fashion, notes=notes, **over)
-    print(f"wrote {Path(out)/'quality.json'} and quality.md ({res['seconds']['total']:.0f} s)")
-
 def _cmd_benchmark_photos(*,
     work:str=_default(benchmark_photos, "work"), # dataset, model and runs (rerunning resumes)
     out:str=_default(benchmark_photos, "out"), # where photos.json, photos.md and the figures go
@@ -520,7 +494,6 @@ _OUTPUTS = {  # verb: (argument, its name in messages, checked only when it exis
     "finetune": [("out", "OUT", False)], "typicality": [("out", "OUT", False)], "mine": [("run", "RUN", True)],
     "cluster": [("run", "RUN", True)], "gallery": [("out", "--out", False)], "figures": [("out", "OUT", False)],
     "evaluate": [("out", "--out", False)], "translate": [("out", "OUT", False)], "cotypical": [("run", "RUN", True)],
-    "benchmark-quality": [("work", "--work", False), ("out", "--out", False)],
     "benchmark-speed": [("work", "--work", False), ("out", "--out", False)],
     "benchmark-photos": [("work", "--work", False), ("out", "--out", False)]}
 
@@ -574,7 +547,7 @@ class _Help(argparse.HelpFormatter):
         return f"{h} (default: %(default)s)"
 
 _VERBS = [_cmd_synth, _cmd_pretrain, _cmd_finetune, _cmd_typicality, _cmd_mine, _cmd_cluster, _cmd_gallery,
-          _cmd_figures, _cmd_reproduce, _cmd_evaluate, _cmd_translate, _cmd_cotypical, _cmd_benchmark_quality,
+          _cmd_figures, _cmd_reproduce, _cmd_evaluate, _cmd_translate, _cmd_cotypical,
           _cmd_benchmark_photos, _cmd_benchmark_speed]   # in the order `diffmine --help` lists them
 
 def _verb(f) -> str: return f.__name__.removeprefix("_cmd_").replace("_", "-")

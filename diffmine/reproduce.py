@@ -11,11 +11,13 @@ from .config import (DiffmineError, progress, write_json, dataset_spec, epoch_st
                              PNP_INVERSION_STEPS, PAPER_FINETUNE, WEIGHT_DECAY, GRAD_CLIP)
 from .data import G3_PAPER_COUNTRIES, G3_PAPER_PER_COUNTRY
 from .models import BASE_NAME
+from .synth import STANDINS
 
 # %% auto #0
-__all__ = ['PAPER_DATA', 'SD15', 'FIGURES', 'G3_PAPER', 'DEMO', 'ADAPTIVE_BENCHMARK', 'FASHION_NEEDS', 'REGISTRY', 'Experiment',
-           'repo_root', 'run_notebook', 'missing_outputs', 'parse_settings', 'notebook_parameters', 'check_parameters',
-           'experiment_params', 'model_available', 'finetune_plan', 'preflight', 'reproduce', 'machine']
+__all__ = ['PAPER_DATA', 'SD15', 'FIGURES', 'G3_PAPER', 'DEMO', 'ADAPTIVE_BENCHMARK', 'BENCHMARK_SETTINGS', 'QUALITY_BENCHMARK',
+           'FASHION_NEEDS', 'REGISTRY', 'Experiment', 'repo_root', 'run_notebook', 'missing_outputs', 'parse_settings',
+           'notebook_parameters', 'check_parameters', 'experiment_params', 'model_available', 'finetune_plan',
+           'preflight', 'reproduce', 'machine']
 
 # %% ../nbs/14_reproduce.ipynb #f491cfe5
 @dataclass
@@ -110,6 +112,36 @@ ADAPTIVE_BENCHMARK = dict(work="runs/benchmark-estimators", figures_dir="figures
                           real_seeds=2, antithetic_images=21, antithetic_pairs=50,
                           scaling_sizes="100,300,1000", scaling_budget=20)
 
+# The quality benchmark's settings (`make benchmark-quality`): nbs/benchmarks/quality.ipynb has a parameter of each
+# name, and `diffmine.benchmark` reads them; defined here, beside the registry entry that runs them
+BENCHMARK_SETTINGS = dict(
+    base=BASE_NAME,      # the pretrained model every stand-in is finetuned from, as the paper finetunes SD 1.5
+                         # ("small": a small pixel model trained here on the union of the stand-ins, the earlier protocol)
+    size=128,            # side of the stand-in images and training resolution
+    seed=0,              # stand-ins, training, patches (Rand.), k-means
+    base_steps=300, base_batch_size=32, base_lr=2e-3,   # only for base="small": its training on the union
+    steps=400, batch_size=16, lr=1e-3,                  # each finetune, from the base (curves: finetune_curves.png)
+    draws=20,            # typicality draws per image (on Cars, 20 and 100 draws give the same precision@20)
+    images_per_label=30, # images per label for typicality, patches, clusters
+    k=20,                # precision@k of mined patches per label (30 images give 150 patches per label)
+    clusters=8,          # k-means clusters per label
+    classify_draws=10,   # draws per label for typicality-as-classifier
+    classify_images=24,  # images per stand-in for the classifier (balanced over labels)
+    fashion_train_per_class=2000, fashion_steps=2000, fashion_batch_size=32, fashion_lr=1e-3,
+    fashion_ema=True,            # the classifier uses the exponential moving average of the weights
+    fashion_test_per_class=1000, # Fashion-MNIST test images per class for the classifier (1,000 per class = all 10,000)
+    fashion_draws=12, fashion_prune=(4, 3),  # 4 draws for all 10 classes, then 8 more for the best 3
+    fashion_check_per_class=100, fashion_check_draws=40, fashion_check_prune=(8, 3),  # the same model with more draws,
+                                 # on 100 test images per class: how much of the gap more draws close
+    fashion_map_per_class=6,     # test images per class for typicality maps, mined parts and the figure (6 shown per class)
+)
+# papermill writes lists, not tuples, into a notebook
+_notebook = lambda d: {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+# every stand-in and Fashion-MNIST on all 10,000 test images (about 2.5 hours on 2 CPU cores); notes.md, when it
+# exists, is appended to quality.md (the analysis of missed targets)
+QUALITY_BENCHMARK = dict(work="runs/benchmark", figures_dir="figures/benchmark", datasets=",".join(STANDINS), fashion=True,
+                         notes="figures/benchmark/notes.md", keep=True, **_notebook(BENCHMARK_SETTINGS))
+
 def _experiment(name:str, outputs=FIGURES, demo:dict|None=None, paper:dict|None=None, data:str|None=None,
                 default:bool=True,
                 needs:dict|None=None,   # profile -> {parameter: what to do when it is missing}; default: the paper's data and model
@@ -162,6 +194,9 @@ REGISTRY = {e.name: e for e in [
     # per image (2.3 M UNet evaluations, about 70 min on 2 CPU cores) and the adaptive path run for real (about 15 min)
     Experiment("benchmark_adaptive", "nbs/benchmarks/adaptive.ipynb", default=False,
                profiles=dict(demo=ADAPTIVE_BENCHMARK), outputs=("adaptive.json", "adaptive.md", "adaptive.png")),
+    # every ground-truth metric, base vs finetuned, on the five stand-ins, and Fashion-MNIST's classifier (about 2.5 h)
+    Experiment("benchmark_quality", "nbs/benchmarks/quality.ipynb", default=False,
+               profiles=dict(demo=QUALITY_BENCHMARK), outputs=("quality.json", "quality.md")),
 ]}
 
 # %% ../nbs/14_reproduce.ipynb #af5de957
@@ -178,12 +213,25 @@ def parse_settings(items) -> dict:
         except ValueError: out[key] = value
     return out
 
-def notebook_parameters(e:Experiment, root=None) -> set:
-    "The parameters `e`'s notebook declares (its cell tagged `parameters`)."
+def notebook_parameters(e:Experiment, root=None) -> dict:
+    "The parameters `e`'s notebook declares (its cell tagged `parameters`): name -> papermill's description (type, default)."
     import papermill as pm
     nb = Path(root or repo_root())/e.notebook
     if not nb.exists(): nb = repo_root()/e.notebook      # `root` holds only the data (preflight's tests)
-    return set(pm.inspect_notebook(str(nb)))
+    return pm.inspect_notebook(str(nb))
+
+# a --set value must fit the type the notebook declares (text fits a str parameter in any case: `--set labels=1930`)
+_FITS = {"bool": lambda v: isinstance(v, bool), "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+         "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+         "list": lambda v: isinstance(v, list), "dict": lambda v: isinstance(v, dict)}
+
+def _check_type(e:Experiment, key:str, k:str, value, declared:dict) -> None:
+    "Refuse a value of another type than the one `e`'s notebook declares for parameter `k` (None: the notebook's default)."
+    typ = declared[k].get("inferred_type_name")
+    if value is None or typ not in _FITS or _FITS[typ](value): return
+    fix = (f"write {k}=true or {k}=false" if typ == "bool" else
+           f"write a {typ} in JSON, e.g. {k}={declared[k].get('default')} (the notebook's default)")
+    raise DiffmineError("--set", f"{key}={json.dumps(value)}: {e.notebook} declares {k} {'an' if typ[0] in 'aeiou' else 'a'} {typ}", fix)
 
 def check_parameters(exps:list, params:dict|None, root=None) -> None:
     "Refuse a setting that no selected experiment's notebook declares, or one for an experiment that is not selected."
@@ -201,6 +249,8 @@ def check_parameters(exps:list, params:dict|None, root=None) -> None:
         elif not any(k in d for d in declared.values()):
             raise DiffmineError("--set", f"{key}: no selected experiment's notebook has this parameter",
                                 f"use one of: {', '.join(sorted(set().union(*declared.values())))}")
+        for e in exps:
+            if (not name or name == e.name) and k in declared[e.name]: _check_type(e, key, k, params[key], declared[e.name])
 
 def experiment_params(e:Experiment, profile:str, params:dict|None=None, root=None) -> dict:
     "The papermill parameters of `e` under `profile`, with `params` (KEY or NAME.KEY, `{name}` expanded) laid over them."

@@ -1,6 +1,6 @@
 """Ground-truth metrics on a real planted stand-in: oracle maps (the ground truth itself) must score perfectly, flipped
 and random maps at chance or below; the paper's AUC-PR against scikit-learn's; the classifier on shared draws; the
-Fashion-MNIST exporter; the benchmark's command line."""
+Fashion-MNIST exporter. (The quality benchmark's settings: tests/test_benchmark_notebooks.py.)"""
 import numpy as np, pandas as pd, pytest, torch
 from sklearn.metrics import precision_recall_curve
 
@@ -120,17 +120,3 @@ def test_fashion_mnist_export(tmp_path):
     assert r0.label == FASHION_CLASSES[y[0]]
     from PIL import Image
     np.testing.assert_array_equal(np.asarray(Image.open(r0.path)), x[0])
-
-
-def test_benchmark_cli_rejects_unknown_settings(capsys):
-    from diffmine.cli import main
-    with pytest.raises(SystemExit) as e: main(["benchmark-quality", "--set", "stepz=3"])
-    assert e.value.code == 2 and "not a scalar setting" in capsys.readouterr().err
-
-
-def test_benchmark_cli_checks_booleans_and_standins(capsys):
-    from diffmine.cli import main
-    with pytest.raises(SystemExit) as e: main(["benchmark-quality", "--set", "fashion_ema=maybe"])
-    assert e.value.code == 2 and "fashion_ema=true" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as e: main(["benchmark-quality", "--datasets", "cars,boats", "--no-fashion"])
-    assert e.value.code == 2 and "boats" in capsys.readouterr().err

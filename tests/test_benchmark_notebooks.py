@@ -1,0 +1,46 @@
+"""The benchmarks are notebooks in the experiment registry (nbs/benchmarks, run by `diffmine reproduce --only
+benchmark_X`, as `make benchmark-X` does): each entry, its promised outputs and its full settings; bad settings
+refused before anything runs; the checks of the library pieces the notebooks call. The notebooks' smoke defaults run
+under nbdev_test."""
+import pytest
+
+from diffmine.cli import main
+from diffmine.config import DiffmineError
+from diffmine.reproduce import REGISTRY, BENCHMARK_SETTINGS, notebook_parameters, repo_root
+
+ROOT = repo_root(__file__)
+as_notebook = lambda d: {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def _refused(monkeypatch, capsys, only, setting):
+    "Exit status and message of `diffmine reproduce --only ONLY --set SETTING` (which must stop before running anything)."
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(SystemExit) as e: main(["reproduce", "--only", only, "--set", setting])
+    return e.value.code, capsys.readouterr().err
+
+
+def test_quality_benchmark_is_a_registered_notebook():
+    e = REGISTRY["benchmark_quality"]
+    assert e.notebook == "nbs/benchmarks/quality.ipynb" and (ROOT/e.notebook).exists() and not e.default
+    assert e.outputs == ("quality.json", "quality.md")
+    demo = e.profiles["demo"]
+    assert (demo["work"], demo["figures_dir"], demo["datasets"], demo["fashion"], demo["notes"]) == \
+        ("runs/benchmark", "figures/benchmark", "cars,faces,geo,places,xray", True, "figures/benchmark/notes.md")
+    assert {k: demo[k] for k in BENCHMARK_SETTINGS} == as_notebook(BENCHMARK_SETTINGS)   # the full benchmark
+    assert set(demo) <= set(notebook_parameters(e))                 # every setting is a parameter of the notebook
+    assert set(BENCHMARK_SETTINGS) <= set(notebook_parameters(e))
+
+
+@pytest.mark.parametrize("setting, says", [("stepz=3", "no selected experiment's notebook has this parameter"),
+                                           ("fashion_ema=maybe", "fashion_ema=true or fashion_ema=false"),
+                                           ("steps=many", "declares steps an int"),
+                                           ("benchmark_adaptive.steps=3", "'benchmark_adaptive' is not among those run")])
+def test_quality_benchmark_refuses_bad_settings(monkeypatch, capsys, setting, says):
+    code, err = _refused(monkeypatch, capsys, "benchmark_quality", setting)
+    assert code == 2 and says in err, err
+
+
+def test_quality_benchmark_checks_standins():
+    from diffmine.benchmark import quality_datasets
+    assert quality_datasets("cars, xray") == ("cars", "xray") and quality_datasets("none") == ()
+    with pytest.raises(DiffmineError, match="boats"): quality_datasets("cars,boats")
