@@ -130,10 +130,11 @@ base-model-sources: install
 benchmark-quality: install fashion-mnist
 	$(BIN)/diffmine reproduce --only benchmark_quality
 
-# Mining real images (emoji planted on photographs) through the diffmine CLI: figures/benchmark/photos.json and photos.md
+# Mining real images (emoji planted on photographs) through the diffmine CLI: the notebook nbs/benchmarks/photos.ipynb
+# writes figures/benchmark/photos.json and photos.md, with figures/benchmark/photos_notes.md appended when it exists
 # (about 75 min on 2 CPU cores, 65 of them the finetune). Resumes from runs/benchmark-photos.
 benchmark-photos: install base-model-sources
-	$(BIN)/diffmine benchmark-photos --work runs/benchmark-photos --out figures/benchmark $(if $(wildcard figures/benchmark/photos_notes.md),--notes figures/benchmark/photos_notes.md)
+	$(BIN)/diffmine reproduce --only benchmark_photos
 
 # The speed benchmark: figures/benchmark/speed.json, speed.md and plots (sections: SPEED=overhead,gpu,scaling). Run it alone on
 # the machine: other processes change the times. Without a CUDA device the gpu section records "not measured".

@@ -4,7 +4,7 @@
 
 # %% ../nbs/16_benchmark.ipynb #58a049d5
 from __future__ import annotations
-import json, math, time, platform, subprocess, sys
+import contextlib, json, math, time, platform, subprocess, sys
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from .config import DiffmineError, write_json, atomic_write, dataset_spec, positive, SEED, GENERIC_TEMPLATE, GENERIC_NULL
@@ -14,17 +14,17 @@ from .models import load_model, BASE_NAME
 from .finetune import finetune, latest_checkpoint
 from .runfolder import RunFolder, load_index
 from .typicality import compute_typicality, classify_records, balanced
-from .patches import mine_patches, default_patch_size, load_patches
+from .patches import mine_patches, default_patch_size
 from .clusters import cluster_run
 from .data import export_fashion_mnist, fashion_mnist_dir, FASHION_CLASSES
 from .evaluation import localisation, patch_quality, cluster_quality, label_area, classifier_accuracy, typicality_vs_groundtruth
 from .figures import patches_figure, typicality_figure, save_figure, confusion_figure, sweep_figure
 
 # %% auto #0
-__all__ = ['TARGETS', 'PHOTO_SETTINGS', 'base_caption', 'standins', 'train_base', 'finetune_standin', 'mined_images',
-           'train_seconds', 'evaluate_model', 'oracle_metrics', 'finetune_sweep', 'fashion_benchmark', 'quality_table',
-           'targets_table', 'quality_markdown', 'kept_parts', 'quality_datasets', 'photos_targets', 'photos_markdown',
-           'benchmark_photos']
+__all__ = ['TARGETS', 'base_caption', 'standins', 'train_base', 'finetune_standin', 'mined_images', 'train_seconds',
+           'evaluate_model', 'oracle_metrics', 'finetune_sweep', 'fashion_benchmark', 'quality_table', 'targets_table',
+           'quality_markdown', 'kept_parts', 'quality_datasets', 'check_photo_settings', 'run_diffmine',
+           'photos_targets', 'photos_markdown']
 
 # %% ../nbs/16_benchmark.ipynb #298260b5
 # BENCHMARK_SETTINGS, the benchmark's settings, are defined in `diffmine.reproduce` beside the registry entry
@@ -366,25 +366,41 @@ def quality_datasets(text:str, # comma-separated stand-in names; "none" or "": n
 
 
 # %% ../nbs/16_benchmark.ipynb #31d33af6
-PHOTO_SETTINGS = dict(
-    base=BASE_NAME,      # the model finetuned (`diffmine finetune --base`), and the "base" row
-    n_per_label=200,     # images per label written and trained on (60: the shared objects stay typical; photos_notes.md)
-    size=128, seed=0,    # image side; seed of the images, the training and Rand.
-    steps=4800, batch_size=16, lr=1e-3,  # the finetune (400 -> 4800 steps raised precision@20 0.28 -> 0.60; about 65 min here)
-    draws=20,            # typicality draws per image (100 draws measured no better)
-    images_per_label=30, # images per label mined (`typicality --limit`), as the stand-ins'
-    k=20)                # precision@k of the mined patches per label
+# PHOTO_SETTINGS, the benchmark's settings, are defined in `diffmine.reproduce` beside the registry entry that runs them
+# (nbs/benchmarks/photos.ipynb, `make benchmark-photos`)
 
-def _diffmine(args:list) -> str:
-    "Run one `diffmine` command in a child process, its progress on this terminal; the command line, or DiffmineError."
+def check_photo_settings(st:dict) -> dict:
+    "Refuse photo-benchmark settings that cannot run (counts below 1, more images mined than written); `st` if fine."
+    for key in ("n_per_label", "size", "steps", "batch_size", "draws", "images_per_label", "k"): positive(key, st[key])
+    if st["images_per_label"] > st["n_per_label"]:
+        raise DiffmineError("images_per_label", f"{st['images_per_label']} > n_per_label {st['n_per_label']}",
+                            "mine at most the images there are")
+    return st
+
+def run_diffmine(args:list,        # the command's arguments after `diffmine`
+                 cwd=None,          # folder it runs in (relative paths in `args` are relative to it)
+                 child:bool=True,   # in a child process, as a user runs it; False: in this process (no start-up cost)
+                ) -> str:
+    "Run one `diffmine` command, printing what it prints; its command line, or DiffmineError with its last lines."
     args = [str(a) for a in args]
-    exe = Path(sys.executable).parent/"diffmine"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "from diffmine.cli import main; main()"]
     line = "diffmine " + " ".join(args)
     print("$ " + line, flush=True)
-    done = subprocess.run(cmd + args)
-    if done.returncode:
-        raise DiffmineError(line, f"exited with status {done.returncode}", "read its message above; rerunning resumes")
+    if not child:
+        from diffmine.cli import main             # the command line is the top of the library: imported when used
+        try:
+            with contextlib.chdir(cwd or "."): main(args)
+        except SystemExit as e:
+            if e.code: raise DiffmineError(line, f"exited with status {e.code}", "fix what it printed; rerunning resumes") from None
+        return line
+    exe = Path(sys.executable).parent/"diffmine"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "from diffmine.cli import main; main()"]
+    tail = []
+    with subprocess.Popen(cmd + args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as child:
+        for out in child.stdout:
+            print(out, end="", flush=True); tail = (tail + [out.rstrip()])[-20:]
+    if child.returncode:
+        raise DiffmineError(line, f"exited with status {child.returncode}:\n" + "\n".join(tail),
+                            "fix what its last lines say; rerunning resumes")
     return line
 
 def _photo_row(kind:str, m:dict) -> dict:
@@ -410,7 +426,7 @@ def photos_markdown(res:dict) -> str:
     out = ["# Mining real images: emoji planted on photographs", "",
            f"Written by `make benchmark-photos` ({res['date']}, {res['machine']}, {res['seconds']['total']/60:.0f} min); "
            "every number is in photos.json.", "", "Settings: " + ", ".join(f"{k}={v}" for k, v in st.items()), "",
-           f"Objects (emoji names): {objs}.", "", "Commands (each a child process):", "",
+           f"Objects (emoji names): {objs}.", "", f"Commands ({'each a child process' if res.get('child_processes', True) else 'each run in the notebook kernel'}):", "",
            *[f"    {c}" for c in res["commands"]], "", _md(rows), "",
            "Columns as in quality.md; `own_T` the share of T patches whose dominant object (at least a quarter of the "
            "patch) is one of the label's own; `shared_negT` the share of -T patches whose dominant object is a shared one.", "",
@@ -418,47 +434,3 @@ def photos_markdown(res:dict) -> str:
     if res.get("notes"): out += ["## Notes", "", res["notes"], ""]
     return "\n".join(out)
 
-def benchmark_photos(work="runs/benchmark-photos",  # dataset, model, run folders (rerunning resumes)
-                     out="figures/benchmark",        # photos.json, photos.md, photos_patches.png, photos_typicality.png
-                     photos=None, emoji=None,        # the scikit-image wheel and the emoji tarball (default: `make base-model-sources`')
-                     notes:str="",                   # free text appended to photos.md (the analysis of missed targets)
-                     **settings,                     # overrides of `PHOTO_SETTINGS`
-                    ) -> dict:
-    "Mine the photo benchmark through the `diffmine` command line, base and finetuned, and write its report; returns the results."
-    bad = set(settings) - set(PHOTO_SETTINGS)
-    if bad: raise DiffmineError("benchmark_photos", f"unknown settings {sorted(bad)}", f"use {sorted(PHOTO_SETTINGS)}")
-    st = {**PHOTO_SETTINGS, **settings}
-    for key in ("n_per_label", "size", "steps", "batch_size", "draws", "images_per_label", "k"): positive(key, st[key])
-    if st["images_per_label"] > st["n_per_label"]:
-        raise DiffmineError("images_per_label", f"{st['images_per_label']} > n_per_label {st['n_per_label']}",
-                            "mine at most the images there are")
-    work, out, t0 = Path(work), Path(out), time.time()
-    data, model = work/"data", work/"model"
-    src = [*(["--photos", photos] if photos else []), *(["--emoji", emoji] if emoji else [])]
-    cmds = [_diffmine(["synth", "photos", data, "--n-per-label", st["n_per_label"], "--size", st["size"], "--seed", st["seed"], *src])]
-    records = load_records(data); labels = label_names(records); n = st["images_per_label"] * len(labels)
-    cmds.append(_diffmine(["finetune", data, model, "--base", st["base"], "--steps", st["steps"], "--batch-size", st["batch_size"],
-                           "--lr", st["lr"], "--seed", st["seed"], "--checkpoint-every", 100, "--resume"]))
-    res = dict(settings=st, date=time.strftime("%Y-%m-%d %H:%M"), commands=cmds, labels=labels,
-               machine=f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}",
-               objects=json.loads((data/"groundtruth.json").read_text())["objects"], seconds=dict(finetune=train_seconds(model)))
-    area = float(np.mean(list(label_area(data).values())))
-    for kind, m in (("base", st["base"]), ("finetuned", model)):
-        run, t1 = work/kind, time.time()
-        prompts = ["--template", GENERIC_TEMPLATE, "--null-prompt", GENERIC_NULL] if kind == "base" else []
-        cmds.append(_diffmine(["typicality", m, data, run, "--draws", st["draws"], "--limit", n, "--seed", SEED, *prompts]))
-        cmds.append(_diffmine(["mine", run, "--seed", st["seed"]]))
-        cmds.append(_diffmine(["evaluate", run, data, "--k", st["k"]]))
-        res["seconds"][kind] = time.time() - t1
-        _, loc = localisation(run, data)
-        res[kind] = dict(localisation=loc, patches=patch_quality(load_patches(run), data, k=st["k"]), element_area=area,
-                         cli_metrics=json.loads((run/"metrics.json").read_text()))
-    res["oracle"] = {**oracle_metrics("generic", data, records, work/"oracle", st), "element_area": area}
-    res["targets"] = photos_targets(res).to_dict(orient="records")
-    save_figure(patches_figure(load_patches(work/"finetuned"), n=6, size=48), out/"photos_patches")
-    save_figure(typicality_figure(work/"finetuned", per_label=6, title="Emoji on photographs: typicality of the finetuned model"),
-                out/"photos_typicality")
-    res["seconds"]["total"], res["notes"] = time.time() - t0, notes
-    write_json(out/"photos.json", res)
-    atomic_write(out/"photos.md", lambda p: p.write_text(photos_markdown(res) + "\n"))
-    return res

@@ -29,7 +29,6 @@ from .figures import typicality_figure, patches_figure, clusters_figure, transla
 from .gallery import write_gallery, slug
 from .reproduce import reproduce, REGISTRY, parse_settings
 from .translation import translate_dataset, compute_cotypicality, cotypical_clusters
-from .benchmark import benchmark_photos, PHOTO_SETTINGS
 from .speed import benchmark_speed, parse_setting, SPEED_SECTIONS, DEFAULT_SECTIONS
 from .pretrain import pretrain, BASE_TRAIN, BASE_SEED
 
@@ -446,27 +445,6 @@ def _cmd_cotypical(
     print(f"co-typicality of {len(idx)} images; {len(c)} elements in {c.cluster.nunique()} clusters: "
           f"{run}/cotypicality/clusters.csv; figure {path}")
 
-def _cmd_benchmark_photos(*,
-    work:str=_default(benchmark_photos, "work"), # dataset, model and runs (rerunning resumes)
-    out:str=_default(benchmark_photos, "out"), # where photos.json, photos.md and the figures go
-    photos:str=None, # the scikit-image wheel (default: ./runs/base-model/sources, `make base-model-sources`)
-    emoji:str=None, # the emoji-datasource-google tarball (default: ./runs/base-model/sources)
-    notes:str=None, # a text file appended to photos.md (analysis of missed targets)
-    # override a setting of PHOTO_SETTINGS, e.g. --set steps=800
-    set:Annotated[str, _Arg(action="append", metavar="KEY=VALUE")]=None):
-    "mining real images (emoji planted on photographs) through the CLI, base vs finetuned"
-    over = {}
-    for kv in set or []:
-        k, _, v = kv.partition("=")
-        if k not in PHOTO_SETTINGS or not v:
-            raise DiffmineError(f"--set {kv}", "not a setting of the photo benchmark", f"use KEY=VALUE with KEY one of {', '.join(PHOTO_SETTINGS)}")
-        try: over[k] = type(PHOTO_SETTINGS[k])(v)
-        except ValueError: raise DiffmineError(f"--set {kv}", f"{k} is a {type(PHOTO_SETTINGS[k]).__name__}", f"e.g. {k}={PHOTO_SETTINGS[k]}") from None
-    notes = Path(notes).read_text() if notes else ""
-    res = benchmark_photos(work, out, photos=photos, emoji=emoji, notes=notes, **over)
-    for t in res["targets"]: print(f"{t['target']}: {t['value']:.3f} (goal {t['goal']}: {'met' if t['met'] else 'missed'})")
-    print(f"wrote {Path(out)/'photos.json'} and photos.md ({res['seconds']['total']/60:.0f} min)")
-
 def _cmd_benchmark_speed(*,
     sections:Annotated[str, _Arg(f"comma-separated, of: {', '.join(SPEED_SECTIONS)}")]=",".join(DEFAULT_SECTIONS),
     out:str=_default(benchmark_speed, "out"), # where speed.json, speed.md and the plots go
@@ -494,8 +472,7 @@ _OUTPUTS = {  # verb: (argument, its name in messages, checked only when it exis
     "finetune": [("out", "OUT", False)], "typicality": [("out", "OUT", False)], "mine": [("run", "RUN", True)],
     "cluster": [("run", "RUN", True)], "gallery": [("out", "--out", False)], "figures": [("out", "OUT", False)],
     "evaluate": [("out", "--out", False)], "translate": [("out", "OUT", False)], "cotypical": [("run", "RUN", True)],
-    "benchmark-speed": [("work", "--work", False), ("out", "--out", False)],
-    "benchmark-photos": [("work", "--work", False), ("out", "--out", False)]}
+    "benchmark-speed": [("work", "--work", False), ("out", "--out", False)]}
 
 def _check_out(path, shown:str):
     "Refuse an output folder that cannot be made or written to."
@@ -548,7 +525,7 @@ class _Help(argparse.HelpFormatter):
 
 _VERBS = [_cmd_synth, _cmd_pretrain, _cmd_finetune, _cmd_typicality, _cmd_mine, _cmd_cluster, _cmd_gallery,
           _cmd_figures, _cmd_reproduce, _cmd_evaluate, _cmd_translate, _cmd_cotypical,
-          _cmd_benchmark_photos, _cmd_benchmark_speed]   # in the order `diffmine --help` lists them
+          _cmd_benchmark_speed]   # in the order `diffmine --help` lists them
 
 def _verb(f) -> str: return f.__name__.removeprefix("_cmd_").replace("_", "-")
 

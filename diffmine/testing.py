@@ -4,18 +4,18 @@
 
 # %% ../nbs/98_testing.ipynb #e3ab208b
 from __future__ import annotations
-import copy, zlib
+import copy, json, zlib
 from pathlib import Path
 import numpy as np, torch
-from PIL import Image
+from PIL import Image, ImageDraw
 from diffusers.models.unets.unet_2d_condition import UNet2DConditionOutput
-from .data import Record
+from .data import Record, EMOJI_DIR
 from .models import DiffusionModel, small_model
 from .runfolder import RunFolder
 
 # %% auto #0
 __all__ = ['TINY', 'FakeUNet', 'OracleUNet', 'GreyOracle', 'ScaledOracle', 'GaussianDenoiser', 'tiny_model', 'stable_seed',
-           'noise_pixels', 'write_image', 'noise_images', 'fake_run']
+           'noise_pixels', 'write_image', 'noise_images', 'fake_run', 'tiny_photo_sources']
 
 # %% ../nbs/98_testing.ipynb #891e7c7f
 class FakeUNet(torch.nn.Module):
@@ -149,3 +149,31 @@ def fake_run(out,                       # the run folder to write
     RunFolder(out).write_maps([(it[0], it[1], it[2], it[3] if len(it) > 3 else None, out/"images"/it[0]) for it in items],
                               dataset=dataset)
     return out
+
+# %% ../nbs/98_testing.ipynb #f681e7ac
+def tiny_photo_sources(root,          # folder to write to (files already there are kept)
+                       photos:int=3,  # toy photographs, 128 px
+                       emoji:int=12,  # toy emoji, 64 px RGBA (the generator needs 2 per label + 3 shared: 11 for 4 labels)
+                       seed:int=0,
+                      ) -> tuple:
+    "(photos folder, emoji folder) in the layouts of the scikit-image wheel and the emoji tarball, with toy pictures."
+    root, rng = Path(root), np.random.default_rng(seed)
+    pdir, edir = root/"photos", root/"emoji"
+    for i in range(photos):
+        f = pdir/"skimage"/"data"/f"photo{i}.png"
+        field = Image.fromarray(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)).resize((128, 128), Image.BILINEAR)
+        if not f.exists(): f.parent.mkdir(parents=True, exist_ok=True); field.save(f)
+    table = []
+    for i in range(emoji):
+        code = f"{0x1f600 + i:x}"; f = edir/EMOJI_DIR/f"{code}.png"
+        table.append(dict(image=f"{code}.png", short_name=f"toy {i}"))
+        if f.exists(): continue
+        im = Image.new("RGBA", (64, 64), (0, 0, 0, 0)); d = ImageDraw.Draw(im)
+        fill, mark = (tuple(int(v) for v in rng.integers(0, 256, 3)) + (255,) for _ in range(2))
+        if i % 3 == 0: d.ellipse((4, 4, 60, 60), fill=fill)                   # opaque share of the box: 0.60
+        elif i % 3 == 1: d.rectangle((8, 8, 56, 56), fill=fill)               # 0.59
+        else: d.polygon([(2, 62), (32, 2), (62, 62)], fill=fill)              # 0.44
+        d.rectangle((24 + i % 4, 28, 36 + i % 4, 44), fill=mark)
+        f.parent.mkdir(parents=True, exist_ok=True); im.save(f)
+    (edir/"emoji.json").write_text(json.dumps(table))
+    return pdir, edir

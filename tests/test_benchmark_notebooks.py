@@ -6,7 +6,7 @@ import pytest
 
 from diffmine.cli import main
 from diffmine.config import DiffmineError
-from diffmine.reproduce import REGISTRY, BENCHMARK_SETTINGS, notebook_parameters, repo_root
+from diffmine.reproduce import REGISTRY, BENCHMARK_SETTINGS, PHOTO_SETTINGS, notebook_parameters, repo_root
 
 ROOT = repo_root(__file__)
 as_notebook = lambda d: {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
@@ -44,3 +44,31 @@ def test_quality_benchmark_checks_standins():
     from diffmine.benchmark import quality_datasets
     assert quality_datasets("cars, xray") == ("cars", "xray") and quality_datasets("none") == ()
     with pytest.raises(DiffmineError, match="boats"): quality_datasets("cars,boats")
+
+
+def test_photo_benchmark_is_a_registered_notebook():
+    e = REGISTRY["benchmark_photos"]
+    assert e.notebook == "nbs/benchmarks/photos.ipynb" and (ROOT/e.notebook).exists() and not e.default
+    assert e.outputs == ("photos.json", "photos.md", "photos_patches.png", "photos_typicality.png")
+    demo = e.profiles["demo"]
+    assert (demo["work"], demo["figures_dir"], demo["photos"], demo["emoji"], demo["notes"]) == \
+        ("runs/benchmark-photos", "figures/benchmark", "", "", "figures/benchmark/photos_notes.md")
+    assert demo["tiny_sources"] is False and demo["child_processes"] is True    # the real archives, the real commands
+    assert {k: demo[k] for k in PHOTO_SETTINGS} == PHOTO_SETTINGS
+    assert set(demo) <= set(notebook_parameters(e)) and set(PHOTO_SETTINGS) <= set(notebook_parameters(e))
+
+
+@pytest.mark.parametrize("setting, says", [("draw=3", "no selected experiment's notebook has this parameter"),
+                                           ("steps=0.5", "declares steps an int"),
+                                           ("tiny_sources=yes", "tiny_sources=true or tiny_sources=false")])
+def test_photo_benchmark_refuses_bad_settings(monkeypatch, capsys, setting, says):
+    code, err = _refused(monkeypatch, capsys, "benchmark_photos", setting)
+    assert code == 2 and says in err, err
+
+
+def test_photo_benchmark_checks_its_settings():
+    from diffmine.benchmark import check_photo_settings
+    assert check_photo_settings(PHOTO_SETTINGS) == PHOTO_SETTINGS
+    with pytest.raises(DiffmineError, match="images_per_label"):
+        check_photo_settings({**PHOTO_SETTINGS, "images_per_label": PHOTO_SETTINGS["n_per_label"] + 1})
+    with pytest.raises(DiffmineError, match="draws"): check_photo_settings({**PHOTO_SETTINGS, "draws": 0})
