@@ -136,11 +136,12 @@ benchmark-quality: install fashion-mnist
 benchmark-photos: install base-model-sources
 	$(BIN)/diffmine reproduce --only benchmark_photos
 
-# The speed benchmark: figures/benchmark/speed.json, speed.md and plots (sections: SPEED=overhead,gpu,scaling). Run it alone on
-# the machine: other processes change the times. Without a CUDA device the gpu section records "not measured".
+# The speed benchmark: the notebook nbs/benchmarks/speed.ipynb writes figures/benchmark/speed.json, speed.md and plots
+# (sections: SPEED=overhead,gpu,scaling). Run it alone on the machine: other processes change the times. Without a CUDA
+# device the gpu section records "not measured".
 SPEED ?= overhead,gpu,scaling
 benchmark-speed: install
-	$(BIN)/diffmine benchmark-speed --sections $(SPEED) --out figures/benchmark
+	$(BIN)/diffmine reproduce --only benchmark_speed --set sections=$(SPEED)
 
 # Typicality estimators (uniform, stratified, pruned, the adaptive path) against a 1000-draw reference on 900 planted
 # images: the notebook nbs/benchmarks/adaptive.ipynb writes figures/benchmark/adaptive.{json,md,png} (about 85 min on

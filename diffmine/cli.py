@@ -29,7 +29,6 @@ from .figures import typicality_figure, patches_figure, clusters_figure, transla
 from .gallery import write_gallery, slug
 from .reproduce import reproduce, REGISTRY, parse_settings
 from .translation import translate_dataset, compute_cotypicality, cotypical_clusters
-from .speed import benchmark_speed, parse_setting, SPEED_SECTIONS, DEFAULT_SECTIONS
 from .pretrain import pretrain, BASE_TRAIN, BASE_SEED
 
 # %% auto #0
@@ -445,34 +444,13 @@ def _cmd_cotypical(
     print(f"co-typicality of {len(idx)} images; {len(c)} elements in {c.cluster.nunique()} clusters: "
           f"{run}/cotypicality/clusters.csv; figure {path}")
 
-def _cmd_benchmark_speed(*,
-    sections:Annotated[str, _Arg(f"comma-separated, of: {', '.join(SPEED_SECTIONS)}")]=",".join(DEFAULT_SECTIONS),
-    out:str=_default(benchmark_speed, "out"), # where speed.json, speed.md and the plots go
-    work:str=_default(benchmark_speed, "work"), # scratch folder for images and typicality runs
-    # override a setting of a section, e.g. --set overhead.images=16 --set gpu.resolutions=512
-    set:Annotated[str, _Arg(action="append", metavar="SECTION.KEY=VALUE")]=None):
-    "typicality time against the bare UNet (CPU, small model; GPU, SD-1.5-sized UNet)"
-    sections = [s for s in sections.split(",") if s]
-    settings = {}
-    for item in set or []:
-        section, _, kv = item.partition(".")
-        if section not in SPEED_SECTIONS or not kv:
-            raise DiffmineError(f"--set {item}", "not SECTION.KEY=VALUE with a known section", f"sections: {', '.join(SPEED_SECTIONS)}")
-        k, v = parse_setting(section, kv)
-        settings.setdefault(section, {})[k] = v
-    command = " ".join(["diffmine", "benchmark-speed", *sys.argv[2:]]) if len(sys.argv) > 1 and sys.argv[1] == "benchmark-speed" \
-        else f"diffmine benchmark-speed --sections {','.join(sections)}"
-    res = benchmark_speed(out, sections, work, settings, command=command)
-    for name, r in res["sections"].items(): print(f"{name}: {r.get('summary', 'done')}")
-    print(f"wrote {Path(out)/'speed.json'} and speed.md")
 
 # %% ../nbs/99_cli.ipynb #0c4eccbd
 _OUTPUTS = {  # verb: (argument, its name in messages, checked only when it exists: a run folder it also reads)
     "synth": [("out", "OUT", False)], "pretrain": [("out", "OUT", False), ("work", "--work", False)],
     "finetune": [("out", "OUT", False)], "typicality": [("out", "OUT", False)], "mine": [("run", "RUN", True)],
     "cluster": [("run", "RUN", True)], "gallery": [("out", "--out", False)], "figures": [("out", "OUT", False)],
-    "evaluate": [("out", "--out", False)], "translate": [("out", "OUT", False)], "cotypical": [("run", "RUN", True)],
-    "benchmark-speed": [("work", "--work", False), ("out", "--out", False)]}
+    "evaluate": [("out", "--out", False)], "translate": [("out", "OUT", False)], "cotypical": [("run", "RUN", True)]}
 
 def _check_out(path, shown:str):
     "Refuse an output folder that cannot be made or written to."
@@ -524,8 +502,7 @@ class _Help(argparse.HelpFormatter):
         return f"{h} (default: %(default)s)"
 
 _VERBS = [_cmd_synth, _cmd_pretrain, _cmd_finetune, _cmd_typicality, _cmd_mine, _cmd_cluster, _cmd_gallery,
-          _cmd_figures, _cmd_reproduce, _cmd_evaluate, _cmd_translate, _cmd_cotypical,
-          _cmd_benchmark_speed]   # in the order `diffmine --help` lists them
+          _cmd_figures, _cmd_reproduce, _cmd_evaluate, _cmd_translate, _cmd_cotypical]   # in the order `diffmine --help` lists them
 
 def _verb(f) -> str: return f.__name__.removeprefix("_cmd_").replace("_", "-")
 

@@ -15,9 +15,9 @@ from .synth import STANDINS
 
 # %% auto #0
 __all__ = ['PAPER_DATA', 'SD15', 'FIGURES', 'G3_PAPER', 'DEMO', 'ADAPTIVE_BENCHMARK', 'BENCHMARK_SETTINGS', 'QUALITY_BENCHMARK',
-           'PHOTO_SETTINGS', 'PHOTOS_BENCHMARK', 'FASHION_NEEDS', 'REGISTRY', 'Experiment', 'repo_root', 'run_notebook',
-           'missing_outputs', 'parse_settings', 'notebook_parameters', 'check_parameters', 'experiment_params',
-           'model_available', 'finetune_plan', 'preflight', 'reproduce', 'machine']
+           'PHOTO_SETTINGS', 'PHOTOS_BENCHMARK', 'SPEED_BENCHMARK', 'FASHION_NEEDS', 'REGISTRY', 'Experiment',
+           'repo_root', 'run_notebook', 'missing_outputs', 'parse_settings', 'notebook_parameters', 'check_parameters',
+           'experiment_params', 'model_available', 'finetune_plan', 'preflight', 'reproduce', 'machine']
 
 # %% ../nbs/14_reproduce.ipynb #f491cfe5
 @dataclass
@@ -155,6 +155,10 @@ PHOTO_SETTINGS = dict(
 # 75 min on 2 CPU cores, 65 of them the finetune; photos_notes.md, when it exists, is appended to photos.md
 PHOTOS_BENCHMARK = dict(work="runs/benchmark-photos", figures_dir="figures/benchmark", photos="", emoji="",
                         tiny_sources=False, child_processes=True, notes="figures/benchmark/photos_notes.md", **PHOTO_SETTINGS)
+# the speed benchmark's sections (nbs/benchmarks/speed.ipynb) with their functions' defaults (`diffmine.speed`,
+# `diffmine.baseline.scaling_benchmark`): about an hour on 2 CPU cores; without CUDA the gpu section says so
+SPEED_BENCHMARK = dict(work="runs/benchmark-speed", figures_dir="figures/benchmark", sections="overhead,gpu,scaling",
+                       overhead={}, gpu={}, scaling={})
 
 def _experiment(name:str, outputs=FIGURES, demo:dict|None=None, paper:dict|None=None, data:str|None=None,
                 default:bool=True,
@@ -214,6 +218,9 @@ REGISTRY = {e.name: e for e in [
     # mining real images (emoji planted on photographs) through the diffmine command line, base vs finetuned (75 min)
     Experiment("benchmark_photos", "nbs/benchmarks/photos.ipynb", default=False, profiles=dict(demo=PHOTOS_BENCHMARK),
                outputs=("photos.json", "photos.md", "photos_patches.png", "photos_typicality.png")),
+    # typicality against the bare UNet (CPU small model; GPU SD-1.5-sized UNet), cost versus N against Doersch et al.
+    Experiment("benchmark_speed", "nbs/benchmarks/speed.ipynb", default=False, profiles=dict(demo=SPEED_BENCHMARK),
+               outputs=("speed.json", "speed.md")),
 ]}
 
 # %% ../nbs/14_reproduce.ipynb #af5de957

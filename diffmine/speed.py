@@ -10,20 +10,18 @@ import numpy as np, pandas as pd, torch
 from PIL import Image
 from diffusers import UNet2DConditionModel, AutoencoderKL
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-from .config import DiffmineError, write_json, atomic_write, progress, N_DRAWS
+from .config import DiffmineError, progress, N_DRAWS
 from .data import Record
 from .models import DiffusionModel, small_model, _byte_vocab, sd_scheduler
 from .typicality import compute_typicality, check_engine, unet_engine, _Scorer
 from .benchmark import _md
 from .figures import overhead_plot, gpu_plot, scaling_figure
-from .reproduce import machine
 from .baseline import scaling_benchmark
 
 # %% auto #0
-__all__ = ['OVERHEAD_TARGET', 'GPU_TARGET', 'SD15_UNET', 'SD15_VAE', 'GPU_CONFIGS', 'SPEED_SECTIONS', 'SPEED_PLOTS',
-           'DEFAULT_SECTIONS', 'spread', 'bare_unet', 'write_images', 'overhead_benchmark', 'sd15_model',
-           'gpu_benchmark', 'overhead_section', 'gpu_section', 'scaling_section', 'parse_setting', 'speed_markdown',
-           'benchmark_speed']
+__all__ = ['OVERHEAD_TARGET', 'GPU_TARGET', 'SD15_UNET', 'SD15_VAE', 'GPU_CONFIGS', 'SPEED_SECTIONS', 'SPEED_PLOTS', 'spread',
+           'bare_unet', 'write_images', 'overhead_benchmark', 'sd15_model', 'gpu_benchmark', 'overhead_section',
+           'gpu_section', 'scaling_section', 'speed_sections', 'section_settings', 'run_section', 'speed_markdown']
 
 # %% ../nbs/19_speed.ipynb #9c74c361
 def spread(values) -> dict:
@@ -287,25 +285,40 @@ def scaling_section(work, **settings) -> dict:
 
 SPEED_SECTIONS.update(scaling=scaling_section)
 SPEED_PLOTS.update(scaling=scaling_figure)
-DEFAULT_SECTIONS = ("overhead", "gpu", "scaling")
 
-def parse_setting(section:str, kv:str) -> tuple:
-    "'KEY=VALUE' for a section's function, VALUE converted to the type of KEY's default (tuples: comma-separated)."
+def speed_sections(text:str, # comma-separated section names
+                  ) -> list:
+    "The sections named in `text`, checked against `SPEED_SECTIONS`."
+    names = [s.strip() for s in str(text).split(",") if s.strip()]
+    unknown = [s for s in names if s not in SPEED_SECTIONS]
+    if unknown or not names:
+        raise DiffmineError(f"sections {unknown or text!r}", "unknown benchmark section", f"use {', '.join(SPEED_SECTIONS)}")
+    return names
+
+def section_settings(section:str, # a name in SPEED_SECTIONS
+                     given:dict,  # setting -> value (from JSON: lists where the function takes tuples)
+                    ) -> dict:
+    "`given` checked against the settings of `section`'s function; lists become tuples where its default is a tuple."
     fn = SPEED_SECTIONS[section]
     fn = {overhead_section: overhead_benchmark, gpu_section: gpu_benchmark, scaling_section: scaling_benchmark}.get(fn, fn)
-    key, _, value = kv.partition("=")
     params = {k: p for k, p in inspect.signature(fn).parameters.items()
               if k not in ("work", "model_fn") and p.kind == p.POSITIONAL_OR_KEYWORD}
-    if key not in params or not value:
-        raise DiffmineError(f"--set {section}.{kv}", f"not a setting of the {section} section",
-                            f"use {section}.KEY=VALUE with KEY one of {', '.join(params)}")
-    d = params[key].default
-    if isinstance(d, bool): return key, value.lower() in ("1", "true", "yes", "on")
-    if isinstance(d, tuple) and d and not isinstance(d[0], dict):
-        return key, tuple(type(d[0])(v) for v in value.split(","))
-    if isinstance(d, (int, float)): return key, type(d)(value)
-    if d is None or isinstance(d, str): return key, value
-    raise DiffmineError(f"--set {section}.{kv}", f"setting {key!r} cannot be given on the command line", "use the Python API")
+    bad = [k for k in given if k not in params]
+    if bad:
+        raise DiffmineError(f"{section}={given}", f"{', '.join(map(repr, bad))}: not a setting of the {section} section",
+                            f"use keys of: {', '.join(params)}")
+    return {k: tuple(v) if isinstance(v, list) and isinstance(params[k].default, tuple) else v for k, v in given.items()}
+
+def run_section(name:str,             # a name in SPEED_SECTIONS
+                work, out,            # scratch folder (the section's runs go to work/name); folder of the plots
+                settings:dict|None=None, # the section function's settings (`section_settings`)
+               ) -> dict:
+    "One section's result, with its seconds, the settings given and the plots drawn (SPEED_PLOTS)."
+    t0, settings = time.time(), settings or {}
+    r = SPEED_SECTIONS[name](Path(work)/name, **settings)
+    r = dict(r, seconds=round(time.time() - t0, 1), settings_given=settings)
+    if name in SPEED_PLOTS: r["figures"] = [str(p) for p in SPEED_PLOTS[name](r, out)]
+    return r
 
 def _generic_rows(r:dict) -> list:
     "The top-level numbers and words of a section's result, as rows (what, value) of one table."
@@ -327,26 +340,3 @@ def speed_markdown(res:dict) -> str:
         if r.get("figures"): out += ["Plots: " + ", ".join(Path(f).name for f in r["figures"]), ""]
     return "\n".join(out)
 
-def benchmark_speed(out="figures/benchmark",         # speed.json, speed.md and the plots
-                    sections=DEFAULT_SECTIONS,       # names in SPEED_SECTIONS
-                    work="runs/benchmark-speed",     # images and typicality runs (scratch)
-                    settings:dict|None=None,         # {section: {setting: value}} overrides
-                    command:str|None=None,           # how it was started (recorded); default: this call
-                   ) -> dict:
-    "Run the speed sections and write `out/speed.json`, `out/speed.md` and the plots; returns the results."
-    sections, settings = list(sections), settings or {}
-    unknown = [s for s in [*sections, *settings] if s not in SPEED_SECTIONS]
-    if unknown: raise DiffmineError(f"sections {unknown}", "unknown benchmark section", f"use {', '.join(SPEED_SECTIONS)}")
-    out, work = Path(out), Path(work)
-    res = dict(command=command or f"benchmark_speed(sections={sections}, settings={settings})",
-               date=time.strftime("%Y-%m-%d %H:%M"), machine=machine(), sections={})
-    for name in sections:
-        t0 = time.time()
-        r = SPEED_SECTIONS[name](work/name, **settings.get(name, {}))
-        r = dict(r, seconds=round(time.time() - t0, 1), settings_given=settings.get(name, {}))
-        if name in SPEED_PLOTS: r["figures"] = [str(p) for p in SPEED_PLOTS[name](r, out)]
-        res["sections"][name] = r
-        write_json(out/"speed.json", res)                                 # what is done survives an interruption
-    write_json(out/"speed.json", res)
-    atomic_write(out/"speed.md", lambda p: p.write_text(speed_markdown(res) + "\n"))
-    return res

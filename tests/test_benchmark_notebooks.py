@@ -1,12 +1,14 @@
 """The benchmarks are notebooks in the experiment registry (nbs/benchmarks, run by `diffmine reproduce --only
 benchmark_X`, as `make benchmark-X` does): each entry, its promised outputs and its full settings; bad settings
 refused before anything runs; the checks of the library pieces the notebooks call. The notebooks' smoke defaults run
-under nbdev_test."""
+under nbdev_test; the slow tests run them through the registry's driver into a temporary folder."""
+import json
 import pytest
 
 from diffmine.cli import main
 from diffmine.config import DiffmineError
-from diffmine.reproduce import REGISTRY, BENCHMARK_SETTINGS, PHOTO_SETTINGS, notebook_parameters, repo_root
+from diffmine.reproduce import (REGISTRY, BENCHMARK_SETTINGS, PHOTO_SETTINGS, notebook_parameters, repo_root, run_notebook,
+                                missing_outputs)
 
 ROOT = repo_root(__file__)
 as_notebook = lambda d: {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
@@ -72,3 +74,36 @@ def test_photo_benchmark_checks_its_settings():
     with pytest.raises(DiffmineError, match="images_per_label"):
         check_photo_settings({**PHOTO_SETTINGS, "images_per_label": PHOTO_SETTINGS["n_per_label"] + 1})
     with pytest.raises(DiffmineError, match="draws"): check_photo_settings({**PHOTO_SETTINGS, "draws": 0})
+
+
+def test_speed_benchmark_is_a_registered_notebook():
+    e = REGISTRY["benchmark_speed"]
+    assert e.notebook == "nbs/benchmarks/speed.ipynb" and (ROOT/e.notebook).exists() and not e.default
+    assert e.outputs == ("speed.json", "speed.md")
+    assert e.profiles["demo"] == dict(work="runs/benchmark-speed", figures_dir="figures/benchmark",
+                                      sections="overhead,gpu,scaling", overhead={}, gpu={}, scaling={})   # the defaults
+    assert set(e.profiles["demo"]) == set(notebook_parameters(e))
+
+
+@pytest.mark.parametrize("setting, says", [("overhead.images=3", "'overhead' is not among those run"),
+                                           ("overhead=3", "declares overhead a dict"),
+                                           ("section=overhead", "no selected experiment's notebook has this parameter")])
+def test_speed_benchmark_refuses_bad_settings(monkeypatch, capsys, setting, says):
+    code, err = _refused(monkeypatch, capsys, "benchmark_speed", setting)
+    assert code == 2 and says in err, err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, keys", [("benchmark_quality", {"settings", "targets", "standins", "kept", "seconds", "notes"}),
+                                        ("benchmark_photos", {"settings", "commands", "objects", "base", "finetuned", "oracle",
+                                                              "targets"}),
+                                        ("benchmark_speed", {"command", "date", "machine", "sections"})])
+def test_benchmark_notebook_smoke_run_writes_its_outputs(tmp_path, name, keys):
+    e = REGISTRY[name]
+    run_notebook(e.notebook, tmp_path/"executed.ipynb", dict(work=str(tmp_path/"work"), figures_dir=str(tmp_path/"figs")), ROOT)
+    assert not missing_outputs(e, tmp_path/"figs")
+    res = json.loads((tmp_path/"figs"/e.outputs[0]).read_text())
+    assert keys <= set(res), set(res)
+    if name == "benchmark_speed":
+        assert set(res) == keys and set(res["sections"]) == {"overhead", "gpu", "scaling"}
+        assert res["command"].startswith("diffmine reproduce --only benchmark_speed --set sections=overhead,gpu,scaling")

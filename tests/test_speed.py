@@ -1,12 +1,14 @@
-"""The speed benchmark end to end (tiny sizes), its JSON, the no-CUDA record, the command line, and the engine settings
-of typicality (precision checks, bit-identical results with the plain loop, threads that read ahead and write behind)."""
+"""The speed benchmark's sections end to end (tiny sizes), their JSON and report, the no-CUDA record, the settings the
+notebook (nbs/benchmarks/speed.ipynb) refuses, and the engine settings of typicality (precision checks, bit-identical
+results with the plain loop, threads that read ahead and write behind)."""
 import json
 import numpy as np, pytest, torch
 
 from diffmine.typicality import (typicality_map, compute_typicality, check_engine, draws, _Writer, _ahead)
 from diffmine.models import repeat_conditioning, cat_conditioning
-from diffmine.speed import (benchmark_speed, overhead_benchmark, gpu_benchmark, sd15_model, write_images, spread,
-                            SD15_UNET, SD15_VAE)
+from diffmine.speed import (run_section, speed_markdown, section_settings, speed_sections, overhead_benchmark,
+                            gpu_benchmark, sd15_model, write_images, spread, SD15_UNET, SD15_VAE)
+from diffmine.reproduce import machine
 from diffmine.config import DiffmineError, SEED
 from diffmine import testing
 
@@ -16,11 +18,11 @@ TINY_UNET = {**SD15_UNET, "block_out_channels": (32, 64, 64, 64), "cross_attenti
 TINY_VAE = {**SD15_VAE, "block_out_channels": (8, 16, 16, 16), "layers_per_block": 1, "norm_num_groups": 8}
 
 
-def test_overhead_benchmark_end_to_end_json_keys(tmp_path):
-    benchmark_speed(tmp_path/"fig", sections=("overhead", "gpu"), work=tmp_path/"work", command="pytest",
-                          settings=dict(overhead=TINY))
-    saved = json.loads((tmp_path/"fig"/"speed.json").read_text())
-    assert set(saved) == {"command", "date", "machine", "sections"} and saved["command"] == "pytest"
+def test_overhead_section_end_to_end_json_keys(tmp_path):
+    res = dict(command="pytest", date="now", machine=machine(),
+               sections={name: run_section(name, tmp_path/"work", tmp_path/"fig", section_settings(name, settings))
+                         for name, settings in (("overhead", TINY), ("gpu", {}))})
+    saved = json.loads(json.dumps(res))                                    # what speed.json holds
     assert {"cpu", "cores", "threads", "torch", "gpu"} <= set(saved["machine"])
     o = saved["sections"]["overhead"]
     for key in ("bare_s_per_image", "typicality_s_per_image", "ratio", "cpu_ratio", "outside_unet_s_per_image", "outside_ratio"):
@@ -28,7 +30,7 @@ def test_overhead_benchmark_end_to_end_json_keys(tmp_path):
     assert o["settings"]["evals_per_image"] == 8 and o["target"] == 1.15 and isinstance(o["met"], bool)
     assert len(o["per_repeat"]) == 2 and o["rows"] and o["summary"].startswith("Small model")
     assert (tmp_path/"fig"/"speed_overhead.png").stat().st_size > 1000
-    md = (tmp_path/"fig"/"speed.md").read_text()
+    md = speed_markdown(saved)
     assert "## overhead" in md and "## gpu" in md and "ratio typicality / bare (wall)" in md
     if not torch.cuda.is_available():
         assert saved["sections"]["gpu"]["measured"] is False
@@ -74,18 +76,19 @@ def test_precision_checks_are_clear():
         typicality_map(m, torch.randn(1, 3, 16, 16), "An image of a.", "", n=2, precision="fp16")
 
 
-def test_cli_rejects_fp16_on_cpu_and_bad_settings(tmp_path, capsys, tiny_model_dir):
+def test_cli_rejects_fp16_on_cpu(tmp_path, capsys, tiny_model_dir):
     from diffmine.cli import main
     data = tmp_path/"data"; write_images(data, 2, 16)
-    model = tiny_model_dir
-    for argv, says in [(["typicality", str(model), str(data), str(tmp_path/"out"), "--precision", "fp16", "--device", "cpu"],
-                        "half precision (fp16) autocast runs only on CUDA GPUs"),
-                       (["benchmark-speed", "--sections", "nope", "--out", str(tmp_path/"fig")], "unknown benchmark section"),
-                       (["benchmark-speed", "--set", "gpu.resolution=512", "--out", str(tmp_path/"fig")],
-                        "not a setting of the gpu section")]:
-        with pytest.raises(SystemExit) as e: main(argv)
-        assert e.value.code == 2 and says in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["typicality", str(tiny_model_dir), str(data), str(tmp_path/"out"), "--precision", "fp16", "--device", "cpu"])
+    assert e.value.code == 2 and "half precision (fp16) autocast runs only on CUDA GPUs" in capsys.readouterr().err
     assert not (tmp_path/"out").exists()                                   # refused before anything is written
+
+
+def test_speed_notebook_refuses_unknown_sections_and_settings():
+    with pytest.raises(DiffmineError, match="unknown benchmark section"): speed_sections("overhead,nope")
+    with pytest.raises(DiffmineError, match="not a setting of the gpu section"): section_settings("gpu", {"resolution": 512})
+    assert section_settings("gpu", {"resolutions": [512]}) == {"resolutions": (512,)}
 
 
 def _plain(model, x0, prompt, null, n, batch_size, seed):
