@@ -104,7 +104,7 @@ def evaluate_model(model_dir, name:str, root, records:list, run, st:dict) -> dic
     t0 = time.time()
     sub = balanced(records, st["classify_images"])
     scores = classify_records(model, sub, label_names(records), run/"classify.csv", n=st["classify_draws"],
-                              t_range=s.t_range, seed=SEED, layout=STANDIN_LAYOUTS[name])
+                              seed=SEED, layout=STANDIN_LAYOUTS[name])   # t over the whole range (`CLASSIFY_T_RANGE`)
     times["classify"] = time.time() - t0
     _, loc = localisation(run, root)
     area = {l: v for l, v in label_area(root).items() if v > 0}    # labels with planted elements

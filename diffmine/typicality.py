@@ -4,14 +4,14 @@
 
 # %% ../nbs/05_typicality.ipynb #8e2125d7
 from __future__ import annotations
-import math, time, contextlib
+import json, math, time, contextlib
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 from PIL import Image
-from .config import (DiffmineError, progress, format_prompt, atomic_write, processes, positive, default_precision,
+from .config import (CLASSIFY_T_RANGE, check_settings, write_json, DiffmineError, progress, format_prompt, atomic_write, processes, positive, default_precision,
                              dataset_spec,
                              N_DRAWS, T_RANGE, SEED, NUM_TRAIN_TIMESTEPS)
 from .data import Record, BadInputs, BadImage, load_image, shuffle_by_label
@@ -392,7 +392,8 @@ def label_typicality(model:DiffusionModel, x0:torch.Tensor, # clean latent (1, C
 def classify_records(model:DiffusionModel, records:list,
                      labels:list,                 # the candidate labels (e.g. `diffmine.data.label_names(records)`)
                      out=None,                    # CSV to write (and resume from); None keeps it in memory
-                     n:int=N_DRAWS, t_range:tuple|None=None, seed:int=SEED, batch_size:int=50,
+                     n:int=N_DRAWS, seed:int=SEED, batch_size:int=50,
+                     t_range:tuple|None=None,     # fractions of T the draws cover; default `CLASSIFY_T_RANGE` (all of it)
                      prune:tuple|None=None,       # adaptive pruning (n1, keep), see `label_typicality`
                      template:str|None=None, null_prompt:str|None=None, layout:str|None=None,
                      report:BadInputs|None=None,
@@ -400,17 +401,26 @@ def classify_records(model:DiffusionModel, records:list,
     "Typicality-as-classifier over `records`: per image the argmax over `labels` of T(x | c), and every T(x | c)."
     report = report if report is not None else BadInputs()
     template, null_prompt = resolve_prompts(model, template, null_prompt, layout)
-    t_range = tuple(t_range or dataset_spec(model.spec.get("dataset") or layout or "generic").t_range)
+    t_range = tuple(t_range or CLASSIFY_T_RANGE)
     prompts = [format_prompt(template, l) for l in labels]
     cols = ["rel", "label", "pred", "draws", "seconds"] + [f"T:{l}" for l in labels]
     out = Path(out) if out else None
+    # the scores' settings beside the CSV (<name>.json): a resumed file made with other draws is refused, not extended
+    params = dict(draws=n, t_range=list(t_range), seed=seed, prune=list(prune) if prune else None, template=template,
+                  null_prompt=null_prompt)
+    side = out.with_suffix(".json") if out else None
+    if out and out.exists():
+        check_settings(out, "classifier scores", json.loads(side.read_text()) if side.exists() else {}, params,
+                       "use another output file, or delete it (and its .json) to recompute")
     done = pd.read_csv(out, keep_default_na=False, dtype={"rel": str, "label": str, "pred": str}) \
         if out and out.exists() else pd.DataFrame(columns=cols)
     if list(done.columns) != cols:
         raise DiffmineError(out, "holds scores for other labels", "use another output file, or delete this one")
     rows, seen = done.to_dict("records"), set(done.rel)
     def flush():
-        if out: atomic_write(out, lambda p: pd.DataFrame(rows, columns=cols).to_csv(p, index=False))
+        if not out: return
+        if not side.exists(): write_json(side, params)
+        atomic_write(out, lambda p: pd.DataFrame(rows, columns=cols).to_csv(p, index=False))
     todo = [r for r in records if r.rel not in seen]
     for j, r in enumerate(progress(todo, desc="classify", unit="img")):
         t0 = time.time()
