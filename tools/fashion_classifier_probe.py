@@ -11,7 +11,7 @@ test = load_records(Path("runs/benchmark/data/fashion-test"))
 sub = balanced(test, int(sys.argv[1]) * 10)
 out = Path("runs/fashion-probe"); out.mkdir(exist_ok=True)
 res = {}
-for name, kw in [("n12p43_t17", dict(n=12, prune=(4, 3))), ("n40_t17", dict(n=40)), ("n40_t01", dict(n=40, t_range=(0.0, 1.0)))]:
+for name, kw in [("n12p43_t17", dict(n=12, prune=(4, 3), t_range=(0.1, 0.7))), ("n40_t17", dict(n=40, t_range=(0.1, 0.7))), ("n40_t01", dict(n=40, t_range=(0.0, 1.0)))]:
     t0 = time.time()
     s = classify_records(model, sub, list(FASHION_CLASSES), out/f"{name}.csv", **kw)
     a = classifier_accuracy(s)["accuracy"]; res[name] = dict(acc=a, seconds=time.time() - t0)
