@@ -13,7 +13,7 @@ from .config import (DiffmineError, progress, format_prompt, atomic_write, save_
 from .data import BadInputs, BadImage, load_image
 from .models import DiffusionModel, image_tensor
 from .runfolder import RunFolder, image_key
-from .typicality import original_size, balanced, resolve_prompts, check_t_range, known_labels, difference_maps
+from .typicality import original_size, balanced, resolve_prompts, mining_t_range, known_labels, difference_maps
 from .patches import pooled_scores, nms_boxes, default_patch_size
 
 # %% auto #0
@@ -160,7 +160,7 @@ def adaptive_typicality(model:DiffusionModel, records:list, out,
         raise DiffmineError(f"cache_dtype={cache_dtype!r}", "unknown cache dtype", "use 'float32' or 'float16'")
     template, null_prompt = resolve_prompts(model, template, null_prompt, layout)
     dataset = dataset_spec(model.spec.get("dataset") or layout or "generic").name
-    t_range = check_t_range(t_range or dataset_spec(dataset).t_range)
+    t_range = mining_t_range(model, dataset, t_range)
     resolution = model.working_resolution(dataset)                 # as compute_typicality: 256 px Cars/Faces for a hub model
     evals_per_unit = 4 if antithetic else 2
     sizes = stage_sizes(first, n // 2 if antithetic else n)

@@ -93,7 +93,7 @@ def evaluate_model(model_dir, name:str, root, records:list, run, st:dict) -> dic
     run = Path(run); s = dataset_spec(name); model = _prompted(model_dir, name)
     times = {}
     t0 = time.time()
-    compute_typicality(model, records, run, n=st["draws"], t_range=s.t_range, seed=SEED, layout=STANDIN_LAYOUTS[name],
+    compute_typicality(model, records, run, n=st["draws"], seed=SEED, layout=STANDIN_LAYOUTS[name],
                        limit=mined_images(records, st))
     times["typicality"] = time.time() - t0
     k = default_patch_size(s.patch_size, st["size"])

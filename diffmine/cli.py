@@ -221,7 +221,7 @@ def _cmd_typicality(
     out:str, # OUT: run folder (maps/, index.csv); rerunning skips finished images
     *, layout, split,
     draws:_Count=N_DRAWS, # (eps, t) pairs per image
-    t_range:Annotated[float, _Arg(f"fraction of T the draws cover (default: the dataset's, {T_RANGE[0]:g} {T_RANGE[1]:g} "
+    t_range:Annotated[float, _Arg(f"fraction of T the draws cover (default: the model's own, else the dataset's, {T_RANGE[0]:g} {T_RANGE[1]:g} "
                                   "for most)", nargs=2, metavar=("LO", "HI"))]=None,
     batch_size:_Count=_default(compute_typicality, "batch_size"), # draws per UNet call (2x inputs)
     seed:int=SEED, # seed of the (eps, t) draws, the same for every image

@@ -13,7 +13,7 @@ from .config import (DiffmineError, progress, format_prompt, save_npz, npz_compl
 from .data import BadInputs, BadImage, load_image
 from .models import DiffusionModel, image_tensor
 from .runfolder import image_key
-from .typicality import draws, known_labels, resolve_prompts, check_t_range, original_size, paired_predictions, paired_difference
+from .typicality import draws, known_labels, resolve_prompts, mining_t_range, original_size, paired_predictions, paired_difference
 from .patches import pooled_scores, nms_boxes, PATCH_COLUMNS
 from .evaluation import patch_quality
 
@@ -49,7 +49,7 @@ def pair_maps(model:DiffusionModel, x0:torch.Tensor, # clean latent (1, C, h, w)
 def write_bank(model:DiffusionModel, records:list, out,
                chunks:int=13,             # chunks of `size` draws: e.g. 3 for replayed estimators + 10 for a 1000-draw reference
                size:int=BANK_CHUNK,       # draws per chunk
-               t_range:tuple|None=None,   # default: the dataset's
+               t_range:tuple|None=None,   # default: `mining_t_range` (the model's, else the dataset's)
                seed:int=SEED, batch_size:int=100, layout:str|None=None,
                template:str|None=None, null_prompt:str|None=None,
                report:BadInputs|None=None) -> Path:
@@ -58,7 +58,7 @@ def write_bank(model:DiffusionModel, records:list, out,
     out = Path(out); report = report if report is not None else BadInputs()
     template, null_prompt = resolve_prompts(model, template, null_prompt, layout)
     dataset = dataset_spec(model.spec.get("dataset") or layout or "generic").name
-    t_range = check_t_range(t_range or dataset_spec(dataset).t_range)
+    t_range = mining_t_range(model, dataset, t_range)
     resolution = model.working_resolution(dataset)
     records, skipped = known_labels(model, records)
     for path, reason in skipped: report.add(path, reason)

@@ -21,7 +21,8 @@ from .runfolder import RunFolder, image_key, load_index
 # %% auto #0
 __all__ = ['PRECISIONS', 'ATTENTION', 'draws', 'check_engine', 'unet_engine', 'paired_difference', 'typicality_map',
            'paired_predictions', 'difference_maps', 'original_size', 'balanced', 'resolve_prompts', 'prompts_source',
-           'check_t_range', 'compute_typicality', 'known_labels', 'label_typicality', 'classify_records', 'label_check']
+           'check_t_range', 'mining_t_range', 'compute_typicality', 'known_labels', 'label_typicality',
+           'classify_records', 'label_check']
 
 # %% ../nbs/05_typicality.ipynb #ada166e7
 def draws(shape:tuple,            # shape of one clean latent (C, h, w)
@@ -243,6 +244,16 @@ def check_t_range(t_range, name:str="t_range") -> tuple:
                             f"pass {name}=(low, high) with 0 <= low < high <= 1, e.g. (0.1, 0.7)")
     return lo, hi
 
+def mining_t_range(model:DiffusionModel, dataset:str, t_range=None) -> tuple:
+    "Typicality's t-range: `t_range` if given, else the dataset's, with the model's own range (diffmine.json `t_range`) in place of `T_RANGE`."
+    # `T_RANGE` ([100, 700) of 1000) is defined for SD 1.5; a model can restate it for itself (measured for that model,
+    # inherited by its finetunes). A dataset with a range of its own (X-ray: all of [0, 1000)) keeps it.
+    if t_range: return check_t_range(t_range)
+    own = dataset_spec(dataset).t_range
+    if model.spec.get("t_range") and tuple(own) == tuple(T_RANGE):
+        return check_t_range(model.spec["t_range"], "t_range of the model's diffmine.json")
+    return check_t_range(own)
+
 def _read(model:DiffusionModel, r:Record, resolution:int):
     "Pixels (3, H, W) in [-1, 1] and the original (height, width) of a record, or the reason it cannot be used."
     try: img, size = load_image(r.path, max_side=4 * resolution), original_size(r.path)
@@ -275,7 +286,7 @@ def compute_typicality(model:DiffusionModel, records:list, out,
                        n:int=N_DRAWS, t_range:tuple|None=None, seed:int=SEED, batch_size:int=50,
                        template:str|None=None,      # default: the model's own template (diffmine.json), else the layout's
                        null_prompt:str|None=None,   # likewise
-                       layout:str|None=None,        # dataset layout, for default prompts and t-range
+                       layout:str|None=None,        # dataset layout, for default prompts and t-range (`mining_t_range`)
                        limit:int|None=None,         # at most this many images, balanced over labels
                        report:BadInputs|None=None,
                        cache_dtype:str="float32",   # dtype of the stored maps: "float32" or "float16" (half the map's bytes)
@@ -298,7 +309,7 @@ def compute_typicality(model:DiffusionModel, records:list, out,
     source = prompts_source(model, template, layout)
     template, null_prompt = resolve_prompts(model, template, null_prompt, layout)
     dataset = dataset_spec(model.spec.get("dataset") or layout or "generic").name
-    t_range = check_t_range(t_range or dataset_spec(dataset).t_range)
+    t_range = mining_t_range(model, dataset, t_range)
     resolution = model.working_resolution(dataset)
     posterior = posterior or model.spec.get("posterior") or "mean"
     if posterior not in ("mean", "sample"):
