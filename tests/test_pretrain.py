@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 from diffmine.models import load_model, BASE_MODEL, BASE_NAME, MINILM_PACKAGE
-from diffmine.pretrain import (BASE_RESOLUTION, BASE_TRAIN, BASE_SEED, pretraining_mixture, train_vae, base_unet,
+from diffmine.pretrain import (BASE_RESOLUTION, BASE_T_RANGE, BASE_TRAIN, BASE_SEED, pretraining_mixture, train_vae, base_unet,
                                reconstruction_psnr, SKIMAGE_WHEEL, EMOJI_PACKAGE)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +23,7 @@ def test_committed_folder_is_small_and_complete():
 def test_committed_model_loads_like_stable_diffusion():
     m = load_model(BASE_NAME, device="cpu")
     assert m.spec["text_encoder"] == MINILM_PACKAGE and m.resolution == BASE_RESOLUTION
+    assert tuple(m.spec["t_range"]) == BASE_T_RANGE              # its mining t-range, inherited by every finetune
     assert m.unet.dtype == torch.float32 and m.vae is not None and m.latent_factor == 8
     cfg = m.scheduler.config
     assert (cfg.beta_schedule, cfg.beta_start, cfg.beta_end, cfg.num_train_timesteps) == ("scaled_linear", 0.00085, 0.012, 1000)
