@@ -156,7 +156,7 @@ PHOTO_SETTINGS = dict(
 PHOTOS_BENCHMARK = dict(work="runs/benchmark-photos", figures_dir="figures/benchmark", photos="", emoji="",
                         tiny_sources=False, child_processes=True, notes="figures/benchmark/photos_notes.md", **PHOTO_SETTINGS)
 # the speed benchmark's sections (nbs/benchmarks/speed.ipynb) with their functions' defaults (`diffmine.speed`,
-# `diffmine.baseline.scaling_benchmark`): about an hour on 2 CPU cores; without CUDA the gpu section says so
+# `diffmine.speed.scaling_benchmark`): about an hour on 2 CPU cores; without CUDA the gpu section says so
 SPEED_BENCHMARK = dict(work="runs/benchmark-speed", figures_dir="figures/benchmark", sections="overhead,gpu,scaling",
                        overhead={}, gpu={}, scaling={})
 

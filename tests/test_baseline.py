@@ -1,12 +1,12 @@
 """The Doersch et al. 2012 baseline: HOG shape and invariances on hand-made images, nearest-neighbour ranking of a
 planted element repeated in one label only, the patches.csv format (read by load_patches and the metrics), bad
-inputs, determinism, and the scaling benchmark end to end on a tiny setting (time cap included)."""
-import json, math
+inputs and determinism (the scaling benchmark that times it is tested in test_speed.py)."""
+import json
 import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
 
 from diffmine.baseline import (hog_cells, rgb_to_lab, patch_geometry, hog_descriptors, patch_bank, sample_seeds,
-                               rank_seeds, mine_doersch, fit_exponent, scaling_benchmark)
+                               rank_seeds, mine_doersch)
 from diffmine.config import DiffmineError
 from diffmine.data import Record, load_records
 from diffmine.evaluation import patch_quality
@@ -132,27 +132,3 @@ def test_metrics_read_the_baseline_on_planted_data(tmp_path):
     q = patch_quality(df, root, k=5)["T"]
     assert set(q["per_label"]) == set(load_groundtruth(root).labels)
     assert 0 <= q["precision"] <= 1 and q["precision"] > 0.1      # far above the ~0.08 element area
-
-
-def test_fit_exponent():
-    ns = [100, 200, 400, 800]
-    assert math.isclose(fit_exponent(ns, [0.01 * n ** 1.5 for n in ns]), 1.5, rel_tol=1e-9)
-    assert fit_exponent([100, 100], [1, 2]) is None
-
-
-def test_scaling_benchmark_tiny(tmp_path):
-    res = scaling_benchmark(tmp_path, sizes=(8, 16), draws=1, k=3, cap_s=0.0, train_per_label=2, train_steps=2,
-                            train_batch=4, baseline=dict(knn=3, detectors=1, rounds=1, negatives=50, hard=10,
-                                                         seeds_per_image=1, per_detector=2))
-    json.dumps(res)                                                # JSON-able
-    assert res["training"]["seconds"] > 0 and "draws" in res["notes"][0]
-    for name in ("diffmine", "doersch2012"):
-        m = res["methods"][name]
-        first, second = m["sizes"]
-        assert first["images"] == 8 and first["seconds"] > 0 and first["cpu_seconds"] > 0 and 0 <= first["precision"] <= 1
-        assert "seconds" not in second and "cap" in second["skipped"]    # the cap: skipped, never extrapolated
-        assert m["exponent"] is None and m["local_exponent"] is None
-    assert (tmp_path/"scaling.png").exists()
-    again = scaling_benchmark(tmp_path, sizes=(8,), draws=1, k=3, train_steps=2,
-                              baseline=dict(knn=3, detectors=1, rounds=1, negatives=50, hard=10))
-    assert again["training"]["seconds"] is None                    # the trained model is reused

@@ -1,13 +1,15 @@
 """The speed benchmark's sections end to end (tiny sizes), their JSON and report, the no-CUDA record, the settings the
-notebook (nbs/benchmarks/speed.ipynb) refuses, and the engine settings of typicality (precision checks, bit-identical
+notebook (nbs/benchmarks/speed.ipynb) refuses, the scaling benchmark against the Doersch et al. baseline on a tiny
+setting (time cap included), and the engine settings of typicality (precision checks, bit-identical
 results with the plain loop, threads that read ahead and write behind)."""
-import json
+import json, math
 import numpy as np, pytest, torch
 
 from diffmine.typicality import (typicality_map, compute_typicality, check_engine, draws, _Writer, _ahead)
 from diffmine.models import repeat_conditioning, cat_conditioning
 from diffmine.speed import (run_section, speed_markdown, section_settings, speed_sections, overhead_benchmark,
-                            gpu_benchmark, sd15_model, write_images, spread, SD15_UNET, SD15_VAE)
+                            gpu_benchmark, sd15_model, write_images, spread, SD15_UNET, SD15_VAE, fit_exponent,
+                            scaling_benchmark)
 from diffmine.reproduce import machine
 from diffmine.config import DiffmineError, SEED
 from diffmine import testing
@@ -65,6 +67,30 @@ def test_sd15_config_is_stable_diffusion_sized():
     n = sum(p.numel() for p in m.unet.parameters())
     assert 855e6 < n < 865e6, n
     assert m.unet.config.cross_attention_dim == 768 and m.unet.config.block_out_channels == (320, 640, 1280, 1280)
+
+
+def test_fit_exponent():
+    ns = [100, 200, 400, 800]
+    assert math.isclose(fit_exponent(ns, [0.01 * n ** 1.5 for n in ns]), 1.5, rel_tol=1e-9)
+    assert fit_exponent([100, 100], [1, 2]) is None
+
+
+def test_scaling_benchmark_tiny(tmp_path):
+    res = scaling_benchmark(tmp_path, sizes=(8, 16), draws=1, k=3, cap_s=0.0, train_per_label=2, train_steps=2,
+                            train_batch=4, baseline=dict(knn=3, detectors=1, rounds=1, negatives=50, hard=10,
+                                                         seeds_per_image=1, per_detector=2))
+    json.dumps(res)                                                # JSON-able
+    assert res["training"]["seconds"] > 0 and "draws" in res["notes"][0]
+    for name in ("diffmine", "doersch2012"):
+        m = res["methods"][name]
+        first, second = m["sizes"]
+        assert first["images"] == 8 and first["seconds"] > 0 and first["cpu_seconds"] > 0 and 0 <= first["precision"] <= 1
+        assert "seconds" not in second and "cap" in second["skipped"]    # the cap: skipped, never extrapolated
+        assert m["exponent"] is None and m["local_exponent"] is None
+    assert (tmp_path/"scaling.png").exists()
+    again = scaling_benchmark(tmp_path, sizes=(8,), draws=1, k=3, train_steps=2,
+                              baseline=dict(knn=3, detectors=1, rounds=1, negatives=50, hard=10))
+    assert again["training"]["seconds"] is None                    # the trained model is reused
 
 
 def test_precision_checks_are_clear():
