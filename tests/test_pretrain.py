@@ -72,7 +72,11 @@ def test_pretraining_reproduces_the_first_committed_losses(tmp_path):
     assert len(recs) == sum(card["images"].values())
     train_vae(recs, tmp_path/"vae-run", steps=3, batch_size=BASE_TRAIN["vae_batch"], lr=BASE_TRAIN["vae_lr"], seed=BASE_SEED)
     ours, theirs = pd.read_csv(tmp_path/"vae-run/vae_log.csv"), pd.read_csv(BASE_MODEL/"vae_log.csv").head(3)
-    np.testing.assert_allclose(ours.loss, theirs.loss, rtol=1e-4)
+    # the first loss is the same to the digit; after an optimiser step the CPU's kernels show in the 4th digit (on
+    # 2026-12-05 another machine of this project gave 1.348588 for the committed 1.348453): 1e-3 still tells a
+    # different mixture, seed or recipe apart (they change the first loss already)
+    np.testing.assert_allclose(ours.loss.iloc[0], theirs.loss.iloc[0], rtol=1e-4)
+    np.testing.assert_allclose(ours.loss, theirs.loss, rtol=1e-3)
     committed = load_model(BASE_NAME, device="cpu")
     te = minilm_path()
     model = DiffusionModel(base_unet(BASE_SEED), sd_scheduler(), AutoModel.from_pretrained(te), AutoTokenizer.from_pretrained(te),
@@ -81,4 +85,5 @@ def test_pretraining_reproduces_the_first_committed_losses(tmp_path):
              batch_size=BASE_TRAIN["batch_size"], lr=BASE_TRAIN["lr"], cond_dropout=BASE_TRAIN["cond_dropout"], ema=True,
              checkpoint_every=250, seed=BASE_SEED)
     ours, theirs = pd.read_csv(tmp_path/"unet-run/train_log.csv"), pd.read_csv(BASE_MODEL/"train_log.csv").head(3)
-    np.testing.assert_allclose(ours.loss, theirs.loss, rtol=1e-4)
+    np.testing.assert_allclose(ours.loss.iloc[0], theirs.loss.iloc[0], rtol=1e-4)
+    np.testing.assert_allclose(ours.loss, theirs.loss, rtol=1e-3)
