@@ -26,14 +26,23 @@ class _TrainImages(torch.utils.data.Dataset):
     def __getitem__(self, i):
         r = self.records[i]
         try: img = load_image(r.path, max_side=4 * self.resolution)
-        except BadImage as e: return None, str(r.path), e.reason
-        return image_tensor(img, self.resolution, self.multiple, square=True), format_prompt(self.template, r.labels), None
+        except BadImage as e: return i, None, str(r.path), e.reason
+        return i, image_tensor(img, self.resolution, self.multiple, square=True), format_prompt(self.template, r.labels), None
 
 def _collate(items):
-    good = [(x, p) for x, p, bad in items if bad is None]
-    bad = [(p, b) for x, p, b in items if b is not None]
-    pix = torch.stack([x for x, _ in good]) if good else None
-    return pix, [p for _, p in good], bad
+    good = [(i, x, p) for i, x, p, bad in items if bad is None]
+    bad = [(p, b) for _, x, p, b in items if b is not None]
+    pix = torch.stack([x for _, x, _ in good]) if good else None
+    return [i for i, _, _ in good], pix, [p for _, _, p in good], bad
+
+@torch.no_grad()
+def _latents(model, pixels:torch.Tensor, idx:list, cache:dict|None) -> torch.Tensor:
+    "Clean latents of a batch; with a `cache` (image index -> latent, on the CPU) each image is encoded only once."
+    if cache is None: return model.encode_images(pixels)
+    new = [j for j, i in enumerate(idx) if i not in cache]
+    if new:
+        for j, lat in zip(new, model.encode_images(pixels[new]).cpu()): cache[idx[j]] = lat
+    return torch.stack([cache[i] for i in idx]).to(model.device)
 
 # %% ../nbs/04_finetune.ipynb #8b04e989
 def latest_checkpoint(out) -> Path | None:
@@ -83,6 +92,7 @@ def finetune(records:list,                 # `Record`s of the training images (s
              gradient_checkpointing:bool|None=None,  # recompute activations in the backward pass (SD 1.5 at 512 px fits
                                            # 16-18 GB instead of 28-42); default: on with CUDA, off on the CPU
              num_workers:int=0,            # DataLoader worker processes
+             cache_latents:bool=True,      # encode each image once and keep its latent in memory (False: every batch anew)
              dataset:str="generic",        # dataset name recorded in the model's diffmine.json
              report:BadInputs|None=None,   # where unreadable images are recorded (default: a new report)
             ) -> Path:
@@ -122,6 +132,7 @@ def finetune(records:list,                 # `Record`s of the training images (s
     if acc.is_main_process: remove_temporaries(out)               # files and checkpoint folders of a killed run
     acc.wait_for_everyone()
     images = _TrainImages(records, template, resolution, model.size_multiple)
+    cache = {} if cache_latents else None
     prompts = sorted({format_prompt(template, r.labels) for r in records} | {null_prompt})
     model.encode_prompts(prompts)                                  # every caption encoded once, up front
     T = model.scheduler.config.num_train_timesteps
@@ -135,14 +146,14 @@ def finetune(records:list,                 # `Record`s of the training images (s
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed * 7919 + epoch)).tolist()
         loader = acc.prepare(torch.utils.data.DataLoader(images, batch_size=batch_size, sampler=order,
                                                          collate_fn=_collate, num_workers=num_workers))
-        for pixels, caps, bad in acc.skip_first_batches(loader, skip) if skip else loader:
+        for idx, pixels, caps, bad in acc.skip_first_batches(loader, skip) if skip else loader:
             for path, reason in bad:
                 if path not in {p for p, _ in report.rows}: report.add(path, reason)
             if pixels is None: continue
             g = torch.Generator().manual_seed(seed * 1_000_003 + step * acc.num_processes + acc.process_index)
             drop = torch.rand(len(caps), generator=g) < cond_dropout
             caps = [null_prompt if d else c for c, d in zip(caps, drop.tolist())]
-            with torch.no_grad(): x0 = model.encode_images(pixels)
+            x0 = _latents(model, pixels, idx, cache)
             noise = torch.randn(x0.shape, generator=g).to(x0)
             t = torch.randint(0, T, (len(x0),), generator=g).to(x0.device)
             xt, target = model.noised(x0, noise, t)
