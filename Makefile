@@ -69,7 +69,7 @@ cli-demo: install
 # Two notebooks at a time, one thread each: two torch processes with two threads each on two cores thrash.
 test: install check-sync lint
 	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2
-	$(BIN)/pytest -q -m "not slow" tests
+	$(BIN)/pytest -q -m "not slow" --durations=15 tests
 
 # Undefined names (a NameError a notebook cell's import would hide) and unused imports, in the library and the tests.
 lint: install
