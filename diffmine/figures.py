@@ -26,7 +26,7 @@ __all__ = ['LABEL_FONTS', 'OVERLAY_MAX_SIDE', 'OVERLAY_LEGEND', 'RANKING_TITLES'
            'plural', 'save_figure', 'typicality_figure', 'patches_figure', 'clusters_figure', 'translation_figure',
            'localisation_figure', 'confusion_figure', 'overlays_figure', 'show_planted', 'show_standin', 'scaling_plot',
            'overhead_plot', 'gpu_plot', 'scaling_figure', 'sweep_figure', 'reconstruction_figure', 'loss_curves_figure',
-           'mixture_figure']
+           'loss_settling', 'finetune_curves_figure', 'mixture_figure']
 
 # %% ../nbs/11_figures.ipynb #18179b73
 def display_map(m:np.ndarray, sigma:float|None=None, # blur in pixels; default BLUR_PER_PX (10 px per 384 px) of the shorter side
@@ -463,6 +463,27 @@ def loss_curves_figure(vae_log, unet_log):
     a = ax[-1]; a.plot(u.step, u.loss, lw=0.3, alpha=0.4, label="per step")
     a.plot(u.step, u.loss.rolling(50, min_periods=1).mean(), lw=1.2, label="mean of 50")
     a.set(title="UNet: epsilon MSE", xlabel="step", yscale="log"); a.legend(fontsize=8)
+    fig.tight_layout(); return fig
+
+def loss_settling(log, window:int=100) -> dict:
+    "Mean loss of a train log's last `window` steps, of the `window` before, and the relative change between them."
+    l = pd.read_csv(log).loss.to_numpy()
+    if len(l) < 2 * window: window = len(l) // 2
+    last, before = float(l[-window:].mean()), float(l[-2 * window:-window].mean())
+    return dict(steps=len(l), window=window, last=last, before=before, change=(last - before) / before)
+
+def finetune_curves_figure(logs:dict):
+    "One panel per finetune (name -> train_log.csv): the loss per step and its running mean of 50, with `loss_settling`."
+    import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(logs), figsize=(3.4 * len(logs), 3), squeeze=False)
+    for a, (name, f) in zip(axes[0], logs.items()):
+        u, s = pd.read_csv(f), loss_settling(f)
+        a.plot(u.step, u.loss, lw=0.3, alpha=0.4, label="per step")
+        a.plot(u.step, u.loss.rolling(50, min_periods=1).mean(), lw=1.2, label="mean of 50")
+        a.set(yscale="log", xlabel="step", title=f"{name}: last {s['window']} steps {s['last']:.4f}\n"
+              f"previous {s['window']} {s['before']:.4f} ({100 * s['change']:+.1f}%)")
+        a.title.set_fontsize(9)
+    axes[0, 0].set_ylabel("denoising loss"); axes[0, 0].legend(fontsize=7)
     fig.tight_layout(); return fig
 
 def mixture_figure(records, n:int=8, seed:int=0,
