@@ -82,6 +82,7 @@ def finetune(records:list,                 # `Record`s of the training images (s
              steps:int=1000,               # optimisation steps
              batch_size:int=8,             # images per step and process
              lr:float=LR, weight_decay:float=WEIGHT_DECAY, grad_clip:float=GRAD_CLIP,
+             warmup_steps:int=0,           # the learning rate rises linearly from lr / warmup_steps to lr over these steps
              cond_dropout:float=COND_DROPOUT,  # probability of replacing a caption by the null prompt
              ema:bool=False,               # keep an exponential moving average of the weights (saved as the model)
              checkpoint_every:int=500,     # steps between checkpoints
@@ -100,6 +101,9 @@ def finetune(records:list,                 # `Record`s of the training images (s
     steps, batch_size, checkpoint_every = positive("steps", steps), positive("batch_size", batch_size), \
         positive("checkpoint_every", checkpoint_every)               # refused before anything is written
     if resolution is not None: resolution = positive("resolution", resolution)
+    if int(warmup_steps) != warmup_steps or warmup_steps < 0:
+        raise DiffmineError(f"warmup_steps={warmup_steps}", "is not a whole number >= 0", "pass 0 (no warm-up) or more")
+    warmup_steps = int(warmup_steps)
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     report = report if report is not None else BadInputs()
     if not records: raise DiffmineError(out, "no training images", "check DATA and --layout")
@@ -123,8 +127,11 @@ def finetune(records:list,                 # `Record`s of the training images (s
                                 "pass gradient_checkpointing=False")
         unet.enable_gradient_checkpointing()
     opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=weight_decay)
+    # a scheduler only with a warm-up: checkpoints without one stay as they were (and resume as they did)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup_steps)) if warmup_steps else None
     ema_model = EMAModel(unet.parameters(), model_cls=type(unet), model_config=unet.config) if ema else None
     unet, opt = acc.prepare(unet, opt)
+    if sched is not None: acc.register_for_checkpointing(sched)   # not prepared: accelerate would step it once per process
     if ema_model is not None: ema_model.to(acc.device); acc.register_for_checkpointing(ema_model)
     step = 0
     if resume and last is not None:
@@ -162,7 +169,7 @@ def finetune(records:list,                 # `Record`s of the training images (s
             loss = F.mse_loss(pred.float(), target.float())
             acc.backward(loss)
             if acc.sync_gradients and grad_clip: acc.clip_grad_norm_(unet.parameters(), grad_clip)
-            opt.step(); opt.zero_grad(set_to_none=True)
+            opt.step(); sched is not None and sched.step(); opt.zero_grad(set_to_none=True)
             if ema_model is not None: ema_model.step(unet.parameters())
             step += 1; bar.update(1); bar.set_postfix(loss=f"{loss.item():.4f}")
             rows.append(f"{step},{loss.item():.6f},{time.time() - t0:.2f}\n")
