@@ -181,42 +181,46 @@ def adaptive_typicality(model:DiffusionModel, records:list, out,
     cond_of = lambda r: model.conditioning(format_prompt(template, r.labels))
     null = model.conditioning(null_prompt)
 
-    # the images: clean latents, sizes, patch sides, and what earlier runs left
-    imgs = {}
-    for r in progress(records, desc="adaptive: load", unit="img"):
+    # One pass reads every image and runs stage 0 on it; later stages read their images again. Neither an image's
+    # latent nor its unit maps stay in memory (the maps are in adaptive/<key>.npz): memory does not grow with images.
+    imgs, boxes = {}, {}
+    def latent(img):
+        return model.encode_images(image_tensor(img, resolution, model.size_multiple)[None])
+
+    def advance(key, s, img=None) -> bool:
+        "Stage s of one image (unless an earlier run left it), then its boxes; False when its file cannot be read now."
+        v, f = imgs[key], out/_STATE/f"{key}.npz"
+        state = _load_state(f)
+        if len(state) <= s:                                                   # else: computed by an earlier run
+            try: x0 = latent(img if img is not None else load_image(v["r"].path, max_side=4 * resolution))
+            except BadImage as e: report.add(v["r"].path, f"stage {s}: {e.reason}"); return False
+            t, eps = stage_draws(tuple(x0.shape[1:]), s, sizes[s], t_range, model.scheduler.config.num_train_timesteps,
+                                 seed, antithetic)
+            state.append(unit_maps(model, x0, cond_of(v["r"]), null, t, eps, antithetic, batch_size))
+            _save_state(f, state)
+        stages = [u for u, _, _ in state[:s + 1]]
+        v["used"], v["pairs"] = s + 1, sum(len(u) for u in stages) // 2
+        boxes[key] = image_boxes(stages, v["size"], v["k"], per_image)
+        return True
+
+    for r in progress(records, desc=f"adaptive: stage 0 ({sizes[0]} units)", unit="img"):
         try: img, size = load_image(r.path, max_side=4 * resolution), original_size(r.path)
         except BadImage as e: report.add(r.path, e.reason); continue
         key = image_key(r.rel)
         k = int(patch) if patch is not None else default_patch_size(spec.patch_size, min(size), resolution)
-        x0 = model.encode_images(image_tensor(img, resolution, model.size_multiple)[None])
-        imgs[key] = dict(r=r, size=size, k=k, x0=x0, state=_load_state(out/_STATE/f"{key}.npz"))
+        imgs[key] = dict(r=r, size=size, k=k)
+        advance(key, 0, img)
     if not imgs: raise DiffmineError(out, "no readable image to score", f"see {out/'bad_inputs.csv'}")
     labels = {key: v["r"].label for key, v in imgs.items()}
     total_budget = budget * len(imgs)
-    for v in imgs.values(): v["used"] = 0
 
-    def run_stage(s, keys):
-        for key in progress(keys, desc=f"adaptive: stage {s} ({sizes[s]} units)", unit="img"):
-            v = imgs[key]
-            if len(v["state"]) <= s:                                          # else: computed by an earlier run
-                t, eps = stage_draws(tuple(v["x0"].shape[1:]), s, sizes[s], t_range,
-                                     model.scheduler.config.num_train_timesteps, seed, antithetic)
-                v["state"].append(unit_maps(model, v["x0"], cond_of(v["r"]), null, t, eps, antithetic, batch_size))
-                _save_state(out/_STATE/f"{key}.npz", v["state"])
-            v["used"] = s + 1
-
-    def boxes_of(key):
-        v = imgs[key]; return image_boxes([u for u, _, _ in v["state"][:v["used"]]], v["size"], v["k"], per_image)
     def decide():
-        pairs = {q: sum(len(u) for u, _, _ in imgs[q]["state"][:imgs[q]["used"]]) // 2 for q in keys}
-        return ambiguity(moderated(boxes, pairs, prior_df), labels, top)
+        return ambiguity(moderated(boxes, {q: imgs[q]["pairs"] for q in keys}, prior_df), labels, top)
 
     keys = sorted(imgs)
-    run_stage(0, keys)
     cost = sizes[0] * evals_per_unit
     log = [dict(stage=0, units=sizes[0], images=len(keys), evals=len(keys) * cost)]
     paid = len(keys) * cost
-    boxes = {key: boxes_of(key) for key in keys}
     gap, tau = decide()
     for s in range(1, len(sizes)):
         cand = sorted((q for q in keys if imgs[q]["used"] == s and gap[q] < z), key=lambda q: (gap[q], q))
@@ -227,17 +231,16 @@ def adaptive_typicality(model:DiffusionModel, records:list, out,
         cost = sizes[s] * evals_per_unit
         cand = cand[:max(0, int((total_budget - paid) // cost))]                # what the budget still affords
         if not cand: break
-        run_stage(s, cand)
-        log.append(dict(stage=s, units=sizes[s], images=len(cand), evals=len(cand) * cost))
-        paid += len(cand) * cost
-        for key in cand: boxes[key] = boxes_of(key)
+        done = [key for key in progress(cand, desc=f"adaptive: stage {s} ({sizes[s]} units)", unit="img") if advance(key, s)]
+        log.append(dict(stage=s, units=sizes[s], images=len(done), evals=len(done) * cost))
+        paid += len(done) * cost
         gap, tau = decide()
 
     # the run folder, as compute_typicality writes it
     rows = []
     for key in progress(keys, desc="adaptive: write", unit="img"):
         v, r = imgs[key], imgs[key]["r"]
-        st = v["state"][:v["used"]]
+        st = _load_state(out/_STATE/f"{key}.npz")[:v["used"]]
         stages = [u for u, _, _ in st]
         m = (sum(u.sum(0, dtype=np.float64) for u in stages) / sum(len(u) for u in stages)).astype(np.float32)
         per = np.concatenate([d for _, d, _ in st]).astype(np.float32)

@@ -107,6 +107,24 @@ def test_bad_image_is_recorded_not_fatal(tmp_path, oracle_model):
     assert str(bad) in set(pd.read_csv(tmp_path/"ad"/"bad_inputs.csv").path)
 
 
+def test_later_stages_read_their_images_again(tmp_path, oracle_model, monkeypatch):
+    "Latents are not kept between stages: an image that cannot be read at a later stage keeps its earlier stages."
+    import diffmine.adaptive as ad
+    from diffmine.data import BadImage
+    recs = grey_images(tmp_path/"data", n=4)
+    reads, load = {}, ad.load_image
+    def once(path, *a, **k):
+        reads[str(path)] = reads.get(str(path), 0) + 1
+        if reads[str(path)] > 1: raise BadImage(path, "gone since stage 0")
+        return load(path, *a, **k)
+    monkeypatch.setattr(ad, "load_image", once)
+    idx = adaptive_typicality(oracle_model, recs, tmp_path/"ad", budget=30, top=2, patch=4, **KW)
+    assert len(idx) == len(recs) and set(reads.values()) <= {1, 2}       # every image scored; reread once, not kept
+    per, bad = pd.read_csv(tmp_path/"ad"/"adaptive.csv"), pd.read_csv(tmp_path/"ad"/"bad_inputs.csv")
+    assert (per.stages == 1).all() and [s["images"] for s in adaptive_cost(tmp_path/"ad")["stages"][1:]] == [0]
+    assert len(bad) == sum(v == 2 for v in reads.values()) > 0 and bad.reason.str.startswith("stage 1:").all()
+
+
 def test_unit_maps_and_standard_errors(tiny_model):
     m = tiny_model
     x0 = torch.randn(1, 3, 16, 16)
