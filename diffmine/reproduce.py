@@ -121,7 +121,7 @@ BENCHMARK_SETTINGS = dict(
     seed=0,              # stand-ins, training, patches (Rand.), k-means
     base_steps=300, base_batch_size=32, base_lr=2e-3,   # only for base="small": its training on the union
     steps=400, batch_size=16, lr=1e-3,                  # each finetune, from the base (curves: finetune_curves.png)
-    draws=20,            # typicality draws per image (on Cars, 20 and 100 draws give the same precision@20)
+    draws=20,            # typicality draws per image (the paper's N is 100: tools/draws_probe.py, draws_probe.json)
     images_per_label=30, # images per label for typicality, patches, clusters
     k=20,                # precision@k of mined patches per label (30 images give 150 patches per label)
     clusters=8,          # k-means clusters per label

@@ -5,19 +5,15 @@
 # one stand-in (the new layers learn during the finetune only, not in pretraining: a lower bound for a base pretrained
 # with them). Scored like tools/trange_probe.py (20 draws over the model's t-range on the benchmark's images).
 # Run: OMP_WAIT_POLICY=PASSIVE .venv/bin/python tools/xattn16_probe.py [DATASET ...]
-import sys, json, time
+import sys, time
 from pathlib import Path
 import torch
 from diffusers import UNet2DConditionModel
-from diffmine.reproduce import BENCHMARK_SETTINGS
-from diffmine.benchmark import standins, mined_images, _prompted
-from diffmine.config import dataset_spec, SEED
+from probe_score import SETTINGS as st, results_file, mine_and_score, save
+from diffmine.benchmark import standins
+from diffmine.config import dataset_spec
 from diffmine.finetune import finetune
 from diffmine.models import BASE_MODEL, load_model
-from diffmine.synth import STANDIN_LAYOUTS
-from diffmine.typicality import compute_typicality
-from diffmine.patches import mine_patches, default_patch_size
-from diffmine.evaluation import localisation, patch_quality
 
 def grown_base():
     "diffmine-base with cross-attention at 16 x 16 too, computing exactly what diffmine-base computes."
@@ -36,13 +32,9 @@ def grown_base():
     m.unet = unet
     return m, len(missing), sum(p.numel() for p in unet.parameters())
 
-names = sys.argv[1:] or ["cars", "faces"]
-st = dict(BENCHMARK_SETTINGS)
 work, out = Path("runs/benchmark"), Path("figures/benchmark/xattn16_probe.json")
-res = json.loads(out.read_text()) if out.exists() else dict(
-    command="OMP_WAIT_POLICY=PASSIVE python tools/xattn16_probe.py DATASET", results={},
-    settings={k: st[k] for k in ("size", "steps", "batch_size", "lr", "draws", "images_per_label", "k", "seed")})
-for name in names:
+res = results_file(out, "OMP_WAIT_POLICY=PASSIVE python tools/xattn16_probe.py DATASET")
+for name in sys.argv[1:] or ["cars", "faces"]:
     key = f"{name} xattn16 zero-init"
     if key in res["results"]: continue
     root, recs = standins(work, (name,), st["size"], st["seed"])[name]
@@ -52,18 +44,6 @@ for name in names:
     ft = finetune(recs, work/name/"model-xattn16", s.template, s.null_prompt, base=base, resolution=st["size"],
                   steps=st["steps"], batch_size=st["batch_size"], lr=st["lr"], cond_dropout=s.cond_dropout,
                   checkpoint_every=100, seed=st["seed"], resume=True, dataset=name)
-    secs_ft = time.time() - t0
-    run = work/name/"xattn16-typicality"
-    t0 = time.time()
-    compute_typicality(_prompted(ft, name), recs, run, n=st["draws"], seed=SEED, layout=STANDIN_LAYOUTS[name],
-                       limit=mined_images(recs, st))
-    secs_typ = time.time() - t0
-    pq = patch_quality(mine_patches(run, patch=default_patch_size(s.patch_size, st["size"]), top=None, seed=st["seed"]), root, k=st["k"])
-    _, loc = localisation(run, root)
-    res["results"][key] = dict(dataset=name, new_tensors=n_new, unet_parameters=n_par, finetune_seconds=round(secs_ft, 1),
-                               typicality_seconds=round(secs_typ, 1), pointing=loc["pointing"],
-                               ap=loc["ap"], auc_pr=loc["auc_pr"], p_T=pq["T"]["precision"], p_rand=pq["rand"]["precision"],
-                               p_negT=pq["-T"]["precision"], shared_T=pq["T"]["shared_rate"], p_oracle=None)
-    res["date"] = time.strftime("%Y-%m-%d")
-    print(key, res["results"][key], flush=True)
-    out.write_text(json.dumps(res, indent=1))
+    row = dict(new_tensors=n_new, unet_parameters=n_par, finetune_seconds=round(time.time() - t0, 1),
+               **mine_and_score(ft, name, recs, root, work/name/"xattn16-typicality"))
+    save(res, out, key, row)

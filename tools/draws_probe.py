@@ -1,0 +1,18 @@
+# Issue 17 probe: how much of the quality benchmark's shortfall (pointing game, precision@K of T, -T) is the estimator's
+# noise? The benchmark draws 20 (eps, t) pairs per image to save CPU; the paper's protocol draws N = 100. Same finetuned
+# model (runs/benchmark/<name>/model, the benchmark's 400-step finetune), same images, scored as the benchmark scores it,
+# with N draws over the model's t-range.
+# Run: OMP_WAIT_POLICY=PASSIVE .venv/bin/python tools/draws_probe.py DATASET [N ...]
+import sys
+from pathlib import Path
+from probe_score import SETTINGS as st, results_file, mine_and_score, save
+from diffmine.benchmark import standins
+
+name = sys.argv[1] if len(sys.argv) > 1 else "cars"
+work, out = Path("runs/benchmark"), Path("figures/benchmark/draws_probe.json")
+res = results_file(out, "OMP_WAIT_POLICY=PASSIVE python tools/draws_probe.py DATASET N")
+root, recs = standins(work, (name,), st["size"], st["seed"])[name]
+for n in [int(n) for n in sys.argv[2:]] or [100]:
+    key = f"{name} draws {n}"
+    if key not in res["results"]:
+        save(res, out, key, mine_and_score(work/name/"model", name, recs, root, work/name/f"draws{n}-typicality", draws=n))

@@ -1,0 +1,38 @@
+# Shared by the issue-17 probes (tools/*_probe.py): typicality of a model on the quality benchmark's images of one
+# stand-in, scored as the benchmark scores it (pointing game, AUC-PR, AP, precision@K of T, Rand., -T, shared rate).
+import json, time
+from pathlib import Path
+from diffmine.reproduce import BENCHMARK_SETTINGS
+from diffmine.benchmark import mined_images, _prompted
+from diffmine.config import dataset_spec, SEED
+from diffmine.synth import STANDIN_LAYOUTS
+from diffmine.typicality import compute_typicality
+from diffmine.patches import mine_patches, default_patch_size
+from diffmine.evaluation import localisation, patch_quality
+
+SETTINGS = dict(BENCHMARK_SETTINGS)
+
+def results_file(out, command:str) -> dict:
+    "The probe's JSON (resumed if it exists): its command, the benchmark settings it shares, results by key."
+    out = Path(out)
+    return json.loads(out.read_text()) if out.exists() else dict(command=command, results={},
+        settings={k: SETTINGS[k] for k in ("size", "steps", "batch_size", "lr", "draws", "images_per_label", "k", "seed")})
+
+def mine_and_score(model_dir, name:str, recs:list, root, run, draws:int|None=None, **typicality_kw) -> dict:
+    "Typicality of the model folder on the benchmark's images of stand-in `name` (in `run`), then the benchmark's metrics."
+    st, s = SETTINGS, dataset_spec(name)
+    t0 = time.time()
+    compute_typicality(_prompted(model_dir, name), recs, run, n=draws or st["draws"], seed=SEED, layout=STANDIN_LAYOUTS[name],
+                       limit=mined_images(recs, st), **typicality_kw)
+    secs = time.time() - t0
+    pq = patch_quality(mine_patches(run, patch=default_patch_size(s.patch_size, st["size"]), top=None, seed=st["seed"]), root, k=st["k"])
+    _, loc = localisation(run, root)
+    return dict(dataset=name, draws=draws or st["draws"], typicality_seconds=round(secs, 1), pointing=loc["pointing"],
+                ap=loc["ap"], auc_pr=loc["auc_pr"], p_T=pq["T"]["precision"], p_rand=pq["rand"]["precision"],
+                p_negT=pq["-T"]["precision"], shared_T=pq["T"]["shared_rate"], hit_T=pq["T"]["hit"],
+                per_label_pointing={l: round(v["pointing"], 3) for l, v in loc["per_label"].items()})
+
+def save(res:dict, out, key:str, row:dict):
+    res["results"][key] = row; res["date"] = time.strftime("%Y-%m-%d")
+    print(key, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items() if k != "per_label_pointing"}, flush=True)
+    Path(out).write_text(json.dumps(res, indent=1))
