@@ -36,3 +36,17 @@ def save(res:dict, out, key:str, row:dict):
     res["results"][key] = row; res["date"] = time.strftime("%Y-%m-%d")
     print(key, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items() if k != "per_label_pointing"}, flush=True)
     Path(out).write_text(json.dumps(res, indent=1))
+
+def finetune_variant(name:str, tag:str, work=Path("runs/benchmark"), base=None, **overrides) -> tuple:
+    """The quality benchmark's finetune of stand-in `name` (400 steps, batch 16, lr 1e-3, seed 0, 128 px, from diffmine-base)
+    with `overrides` of `finetune`'s arguments, in work/<name>/model-<tag>; returns (model folder, seconds, root, records)."""
+    from diffmine.benchmark import standins
+    from diffmine.finetune import finetune
+    from diffmine.models import BASE_MODEL
+    st, s = SETTINGS, dataset_spec(name)
+    root, recs = standins(work, (name,), st["size"], st["seed"])[name]
+    kw = dict(base=str(BASE_MODEL) if base is None else base, resolution=st["size"], steps=st["steps"], batch_size=st["batch_size"],
+              lr=st["lr"], cond_dropout=s.cond_dropout, checkpoint_every=100, seed=st["seed"], resume=True, dataset=name)
+    t0 = time.time()
+    ft = finetune(recs, Path(work)/name/f"model-{tag}", s.template, s.null_prompt, **{**kw, **overrides})
+    return ft, round(time.time() - t0, 1), root, recs

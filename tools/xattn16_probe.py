@@ -5,14 +5,11 @@
 # one stand-in (the new layers learn during the finetune only, not in pretraining: a lower bound for a base pretrained
 # with them). Scored like tools/trange_probe.py (20 draws over the model's t-range on the benchmark's images).
 # Run: OMP_WAIT_POLICY=PASSIVE .venv/bin/python tools/xattn16_probe.py [DATASET ...]
-import sys, time
+import sys
 from pathlib import Path
 import torch
 from diffusers import UNet2DConditionModel
-from probe_score import SETTINGS as st, results_file, mine_and_score, save
-from diffmine.benchmark import standins
-from diffmine.config import dataset_spec
-from diffmine.finetune import finetune
+from probe_score import results_file, mine_and_score, save, finetune_variant
 from diffmine.models import BASE_MODEL, load_model
 
 def grown_base():
@@ -37,13 +34,7 @@ res = results_file(out, "OMP_WAIT_POLICY=PASSIVE python tools/xattn16_probe.py D
 for name in sys.argv[1:] or ["cars", "faces"]:
     key = f"{name} xattn16 zero-init"
     if key in res["results"]: continue
-    root, recs = standins(work, (name,), st["size"], st["seed"])[name]
-    s = dataset_spec(name)
     base, n_new, n_par = grown_base()
-    t0 = time.time()
-    ft = finetune(recs, work/name/"model-xattn16", s.template, s.null_prompt, base=base, resolution=st["size"],
-                  steps=st["steps"], batch_size=st["batch_size"], lr=st["lr"], cond_dropout=s.cond_dropout,
-                  checkpoint_every=100, seed=st["seed"], resume=True, dataset=name)
-    row = dict(new_tensors=n_new, unet_parameters=n_par, finetune_seconds=round(time.time() - t0, 1),
-               **mine_and_score(ft, name, recs, root, work/name/"xattn16-typicality"))
-    save(res, out, key, row)
+    ft, secs, root, recs = finetune_variant(name, "xattn16", work, base=base)
+    save(res, out, key, dict(new_tensors=n_new, unet_parameters=n_par, finetune_seconds=secs,
+                             **mine_and_score(ft, name, recs, root, work/name/"xattn16-typicality")))
