@@ -2,6 +2,8 @@
 # stand-in, scored as the benchmark scores it (pointing game, AUC-PR, AP, precision@K of T, Rand., -T, shared rate).
 import json, time
 from pathlib import Path
+import torch
+from diffusers import UNet2DConditionModel
 from diffmine.reproduce import BENCHMARK_SETTINGS
 from diffmine.benchmark import mined_images, _prompted
 from diffmine.config import dataset_spec, SEED
@@ -9,6 +11,7 @@ from diffmine.synth import STANDIN_LAYOUTS
 from diffmine.typicality import compute_typicality
 from diffmine.patches import mine_patches, default_patch_size
 from diffmine.evaluation import localisation, patch_quality
+from diffmine.models import BASE_MODEL, load_model
 
 SETTINGS = dict(BENCHMARK_SETTINGS)
 
@@ -42,7 +45,6 @@ def finetune_variant(name:str, tag:str, work=Path("runs/benchmark"), base=None, 
     with `overrides` of `finetune`'s arguments, in work/<name>/model-<tag>; returns (model folder, seconds, root, records)."""
     from diffmine.benchmark import standins
     from diffmine.finetune import finetune
-    from diffmine.models import BASE_MODEL
     st, s = SETTINGS, dataset_spec(name)
     root, recs = standins(work, (name,), st["size"], st["seed"])[name]
     kw = dict(base=str(BASE_MODEL) if base is None else base, resolution=st["size"], steps=st["steps"], batch_size=st["batch_size"],
@@ -50,3 +52,20 @@ def finetune_variant(name:str, tag:str, work=Path("runs/benchmark"), base=None, 
     t0 = time.time()
     ft = finetune(recs, Path(work)/name/f"model-{tag}", s.template, s.null_prompt, **{**kw, **overrides})
     return ft, round(time.time() - t0, 1), root, recs
+
+def grown_base():
+    "diffmine-base with cross-attention at 16 x 16 too, computing exactly what diffmine-base computes."
+    m = load_model(str(BASE_MODEL))
+    cfg = dict(m.unet.config)
+    cfg["down_block_types"] = ["CrossAttnDownBlock2D"] * len(cfg["down_block_types"])
+    cfg["up_block_types"] = ["CrossAttnUpBlock2D"] * len(cfg["up_block_types"])
+    unet = UNet2DConditionModel.from_config({k: v for k, v in cfg.items() if not k.startswith("_")})
+    old = m.unet.float().state_dict()
+    missing, unexpected = unet.load_state_dict(old, strict=False)
+    assert not unexpected, unexpected
+    assert all(".attentions." in k for k in missing), [k for k in missing if ".attentions." not in k]
+    with torch.no_grad():
+        for k, p in unet.named_parameters():
+            if k in missing and ".proj_out." in k: p.zero_()
+    m.unet = unet
+    return m, len(missing), sum(p.numel() for p in unet.parameters())

@@ -7,27 +7,7 @@
 # Run: OMP_WAIT_POLICY=PASSIVE .venv/bin/python tools/xattn16_probe.py [DATASET ...]
 import sys
 from pathlib import Path
-import torch
-from diffusers import UNet2DConditionModel
-from probe_score import results_file, mine_and_score, save, finetune_variant
-from diffmine.models import BASE_MODEL, load_model
-
-def grown_base():
-    "diffmine-base with cross-attention at 16 x 16 too, computing exactly what diffmine-base computes."
-    m = load_model(str(BASE_MODEL))
-    cfg = dict(m.unet.config)
-    cfg["down_block_types"] = ["CrossAttnDownBlock2D"] * len(cfg["down_block_types"])
-    cfg["up_block_types"] = ["CrossAttnUpBlock2D"] * len(cfg["up_block_types"])
-    unet = UNet2DConditionModel.from_config({k: v for k, v in cfg.items() if not k.startswith("_")})
-    old = m.unet.float().state_dict()
-    missing, unexpected = unet.load_state_dict(old, strict=False)
-    assert not unexpected, unexpected
-    assert all(".attentions." in k for k in missing), [k for k in missing if ".attentions." not in k]
-    with torch.no_grad():
-        for k, p in unet.named_parameters():
-            if k in missing and ".proj_out." in k: p.zero_()
-    m.unet = unet
-    return m, len(missing), sum(p.numel() for p in unet.parameters())
+from probe_score import results_file, mine_and_score, save, finetune_variant, grown_base
 
 work, out = Path("runs/benchmark"), Path("figures/benchmark/xattn16_probe.json")
 res = results_file(out, "OMP_WAIT_POLICY=PASSIVE python tools/xattn16_probe.py DATASET")
