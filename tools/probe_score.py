@@ -5,7 +5,8 @@ from pathlib import Path
 import torch
 from diffusers import UNet2DConditionModel
 from diffmine.reproduce import BENCHMARK_SETTINGS
-from diffmine.benchmark import mined_images, _prompted
+from diffmine.benchmark import mined_images, _prompted, standins
+from diffmine.finetune import finetune
 from diffmine.config import dataset_spec, SEED
 from diffmine.synth import STANDIN_LAYOUTS
 from diffmine.typicality import compute_typicality
@@ -43,8 +44,6 @@ def save(res:dict, out, key:str, row:dict):
 def finetune_variant(name:str, tag:str, work=Path("runs/benchmark"), base=None, **overrides) -> tuple:
     """The quality benchmark's finetune of stand-in `name` (400 steps, batch 16, lr 1e-3, seed 0, 128 px, from diffmine-base)
     with `overrides` of `finetune`'s arguments, in work/<name>/model-<tag>; returns (model folder, seconds, root, records)."""
-    from diffmine.benchmark import standins
-    from diffmine.finetune import finetune
     st, s = SETTINGS, dataset_spec(name)
     root, recs = standins(work, (name,), st["size"], st["seed"])[name]
     kw = dict(base=str(BASE_MODEL) if base is None else base, resolution=st["size"], steps=st["steps"], batch_size=st["batch_size"],
