@@ -1,6 +1,6 @@
 # Shared by the issue-17 probes (tools/*_probe.py): typicality of a model on the quality benchmark's images of one
 # stand-in, scored as the benchmark scores it (pointing game, AUC-PR, AP, precision@K of T, Rand., -T, shared rate).
-import json, time
+import json, shutil, time
 from pathlib import Path
 import torch
 from diffusers import UNet2DConditionModel
@@ -68,3 +68,12 @@ def grown_base():
             if k in missing and ".proj_out." in k: p.zero_()
     m.unet = unet
     return m, len(missing), sum(p.numel() for p in unet.parameters())
+
+def continue_from(src, dst, step:int=400):
+    "Start model folder `dst` as a copy of `src`'s checkpoint at `step` and its train log, so a finetune resumes from there."
+    src, dst = Path(src), Path(dst)
+    if not (dst/f"checkpoint-{step}").exists():
+        dst.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(src/f"checkpoint-{step}", dst/f"checkpoint-{step}")
+        shutil.copy(src/"train_log.csv", dst/"train_log.csv")
+    return dst
