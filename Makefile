@@ -11,7 +11,7 @@
 #   make benchmark-quality   every ground-truth metric, base vs finetuned, on the stand-ins + Fashion-MNIST on all 10,000 test images
 #                            (about 2.5 hours on 2 CPU cores; `diffmine reproduce --only benchmark_quality --set datasets=none`
 #                            runs only Fashion-MNIST)
-#   make benchmark-photos    mining real images (emoji on photographs) through the CLI, base vs finetuned (about 75 min)
+#   make benchmark-photos    mining real images (emoji on photographs) through the CLI, base vs finetuned (41-75 min)
 #   make benchmark-speed     typicality against the bare UNet (CPU small model; GPU SD-1.5-sized UNet, CUDA only),
 #                            cost versus N against the Doersch et al. baseline (about an hour on 2 CPU cores; SPEED=overhead for minutes)
 #   make benchmark-adaptive  cheap typicality estimators against a 1000-draw reference on 900 planted images (about 85 min)
@@ -132,7 +132,7 @@ benchmark-quality: install fashion-mnist
 
 # Mining real images (emoji planted on photographs) through the diffmine CLI: the notebook nbs/benchmarks/photos.ipynb
 # writes figures/benchmark/photos.json and photos.md, with figures/benchmark/photos_notes.md appended when it exists
-# (about 75 min on 2 CPU cores, 65 of them the finetune). Resumes from runs/benchmark-photos.
+# (41 min on 2 CPU cores on 2026-12-05, 38 of them the finetune; 75 min on 2026-12-03, a slower day of the same machine). Resumes from runs/benchmark-photos.
 benchmark-photos: install base-model-sources
 	$(BIN)/diffmine reproduce --only benchmark_photos
 

@@ -147,12 +147,12 @@ PHOTO_SETTINGS = dict(
     base=BASE_NAME,      # the model finetuned (`diffmine finetune --base`), and the "base" row
     n_per_label=200,     # images per label written and trained on (60: the shared objects stay typical; photos_notes.md)
     size=128, seed=0,    # image side; seed of the images, the training and Rand.
-    steps=4800, batch_size=16, lr=1e-3,  # the finetune (400 -> 4800 steps raised precision@20 0.28 -> 0.60; about 65 min here)
+    steps=4800, batch_size=16, lr=1e-3,  # the finetune (400 -> 4800 steps raised precision@20 0.28 -> 0.60; 38-65 min here)
     draws=20,            # typicality draws per image (100 draws measured no better)
     images_per_label=30, # images per label mined (`typicality --limit`), as the stand-ins'
     k=20)                # precision@k of the mined patches per label
 # the real sources (photos, emoji: empty = those `make base-model-sources` leaves in runs/base-model/sources), about
-# 75 min on 2 CPU cores, 65 of them the finetune; photos_notes.md, when it exists, is appended to photos.md
+# 41-75 min on 2 CPU cores, most of it the finetune; photos_notes.md, when it exists, is appended to photos.md
 PHOTOS_BENCHMARK = dict(work="runs/benchmark-photos", figures_dir="figures/benchmark", photos="", emoji="",
                         tiny_sources=False, child_processes=True, notes="figures/benchmark/photos_notes.md", **PHOTO_SETTINGS)
 # the speed benchmark's sections (nbs/benchmarks/speed.ipynb) with their functions' defaults (`diffmine.speed`,
@@ -215,7 +215,7 @@ REGISTRY = {e.name: e for e in [
     # every ground-truth metric, base vs finetuned, on the five stand-ins, and Fashion-MNIST's classifier (about 2.5 h)
     Experiment("benchmark_quality", "nbs/benchmarks/quality.ipynb", default=False,
                profiles=dict(demo=QUALITY_BENCHMARK), outputs=("quality.json", "quality.md")),
-    # mining real images (emoji planted on photographs) through the diffmine command line, base vs finetuned (75 min)
+    # mining real images (emoji planted on photographs) through the diffmine command line, base vs finetuned (41-75 min)
     Experiment("benchmark_photos", "nbs/benchmarks/photos.ipynb", default=False, profiles=dict(demo=PHOTOS_BENCHMARK),
                outputs=("photos.json", "photos.md", "photos_patches.png", "photos_typicality.png")),
     # typicality against the bare UNet (CPU small model; GPU SD-1.5-sized UNet), cost versus N against Doersch et al.
