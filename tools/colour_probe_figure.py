@@ -15,14 +15,13 @@ bench = Path("figures/benchmark")
 q = json.loads((bench/"quality.json").read_text())["standins"]
 probe = json.loads((bench/"colour_probe.json").read_text())["results"]
 def results(file): return json.loads((bench/file).read_text())["results"] if (bench/file).exists() else {}
-EXTRA = [("benchmark data, 1600 steps", results("steps_per_label_probe.json")),    # (legend, {"<name> ...": row})
-         ("benchmark data at 256 px", results("size_probe.json"))]
+EXTRA = {**results("steps_per_label_probe.json"), **results("size_probe.json")}   # "<name> <what changed>" -> row
 names = sorted({k.split(":")[0] for k in probe}, key=["faces", "cars"].index)
 fig, axes = plt.subplots(len(names), 1, figsize=(11, 3.3*len(names)), squeeze=False)
 for ax, name in zip(axes[:, 0], names):
     rows = [("benchmark (400 steps)", {l: v["pointing"] for l, v in q[name]["finetuned"]["localisation"]["per_label"].items()})]
     rows += [(k.split(": ", 1)[1], v["per_label_pointing"]) for k, v in probe.items() if k.startswith(name + ":")]
-    rows += [(what, v["per_label_pointing"]) for what, rs in EXTRA for k, v in rs.items() if k.startswith(name + " ")]
+    rows += [("benchmark data, " + k[len(name) + 1:], v["per_label_pointing"]) for k, v in EXTRA.items() if k.startswith(name + " ")]
     labels, w = list(rows[0][1]), 0.8/len(rows)
     for i, (what, per) in enumerate(rows):
         ax.bar(np.arange(len(labels)) + (i - (len(rows) - 1)/2)*w, [per.get(l, np.nan) for l in labels], w, label=what)
