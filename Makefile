@@ -132,7 +132,7 @@ benchmark-quality: install fashion-mnist
 
 # Mining real images (emoji planted on photographs) through the diffmine CLI: the notebook nbs/benchmarks/photos.ipynb
 # writes figures/benchmark/photos.json and photos.md, with figures/benchmark/photos_notes.md appended when it exists
-# (41 min on 2 CPU cores on 2026-12-05, 38 of them the finetune; 75 min on 2026-12-03, a slower day of the same machine). Resumes from runs/benchmark-photos.
+# (41 min on 2 CPU cores on 2026-12-05, 38 of them the finetune; 75 min on 2026-12-03). Resumes from runs/benchmark-photos.
 benchmark-photos: install base-model-sources
 	$(BIN)/diffmine reproduce --only benchmark_photos
 
