@@ -91,7 +91,8 @@ def cluster_run(model:DiffusionModel,
     atomic_write(run/"clusters.csv", lambda p: clusters.to_csv(p, index=False))   # then its record: a kill between
     write_json(run/CLUSTERS_RECORD, {"inputs": made_from,                          # the two leaves it looking stale
                                      "params": dict(k=k, t=int(t), up_block=int(up_block), ensemble=ensemble,
-                                                    seed=int(seed), ranking=ranking, model=str(model.source))})
+                                                    seed=int(seed), ranking=ranking, model=str(model.source),
+                                                    weights=model.weights_id())})
     return clusters
 
 def check_clusters(run):

@@ -76,8 +76,15 @@ def same_model(a:str, b:str) -> bool:
 
 def check_run_model(model:DiffusionModel, run, other_model:bool=False):
     "Refuse a model other than the one `run` was computed with, unless `other_model` says it is meant."
-    want = RunFolder(run).params().get("model")
-    if not want or other_model or same_model(str(model.source), str(want)): return   # "": nothing recorded to compare
+    rec = RunFolder(run).params()
+    want, weights = rec.get("model"), rec.get("weights")
+    if other_model or not want: return                                                 # "": nothing recorded to compare
+    if same_model(str(model.source), str(want)):
+        if weights and weights != model.weights_id():
+            raise DiffmineError(RunFolder(run).record_file, f"the weights in {want!r} are not those typicality used "
+                                "(trained further since?)", "compute typicality again with this model (another output "
+                                "folder), or pass --other-model (other_model=True) to describe the patches with it on purpose")
+        return
     raise DiffmineError(RunFolder(run).record_file, f"model differs: typicality used {want!r}, this is {str(model.source)!r}",
                         f"use the run's model (`diffmine cluster {run}` loads it), or pass --other-model "
                         "(other_model=True) to describe the patches with this one on purpose")
@@ -92,7 +99,7 @@ def _check_template(model:DiffusionModel, run:Path) -> str:
 
 def _features_params(model, template, t, up_block, ensemble, seed, dtype, resolution:int) -> dict:
     return dict(t=int(t), up_block=int(up_block), ensemble=int(ensemble), seed=int(seed), dtype=np.dtype(dtype).name,
-                template=template, model=str(model.source), resolution=int(resolution))
+                template=template, model=str(model.source), resolution=int(resolution), weights=model.weights_id())
 
 def run_working_resolution(model:DiffusionModel, run) -> int:
     "The resolution DIFT works at for `run`: the model's working resolution for the run's dataset, as typicality's."
@@ -115,7 +122,8 @@ def compute_features(model:DiffusionModel,
     resolution = run_working_resolution(model, run)                   # as typicality: 256 px Cars/Faces for a hub model
     params = _features_params(model, template, t, up_block, ensemble, seed, dtype, resolution)
     if (out/"params.json").exists():
-        check_settings(out, "DIFT features", json.loads((out/"params.json").read_text()), params,
+        old = {"weights": params["weights"], **json.loads((out/"params.json").read_text())}   # caches older than `weights`
+        check_settings(out, "DIFT features", old, params,
                        "pass the same settings, or delete this features/ folder to recompute")
     if keys is not None:
         keys = list(dict.fromkeys(str(k) for k in keys))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_models.ipynb #11e3217c
 from __future__ import annotations
-import os, re, json, shutil, importlib.util
+import os, re, json, shutil, hashlib, importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, torch
@@ -88,6 +88,16 @@ class DiffusionModel:
         self._prompts.clear(); return self
 
     def modules(self): return [m for m in (self.unet, self.text_encoder, self.vae) if m is not None]
+
+    def weights_id(self) -> str:
+        """A fingerprint of the weights: every tensor's name, shape and first values, of every part. Typicality, DIFT and
+        translation record it, so work made with a model since trained further in the same folder is refused, not reused."""
+        h = hashlib.sha1()
+        for part in self.modules():
+            for name, v in part.state_dict().items():
+                h.update(f"{name}{tuple(v.shape)}".encode())
+                h.update(v.detach().flatten()[:16].float().cpu().numpy().tobytes())
+        return h.hexdigest()[:16]
 
 # %% ../nbs/03_models.ipynb #23e1beb5
 @torch.no_grad()

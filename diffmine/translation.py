@@ -263,10 +263,10 @@ def translate_dataset(model:DiffusionModel,
     params = dict(steps=int(steps), guidance=float(guidance), feature_fraction=float(feature_fraction),
                   attn_fraction=float(attn_fraction), inversion_steps=int(inversion_steps or steps), template=template,
                   null_prompt=null_prompt, negative_prompt=negative_prompt, source_branch_prompt=source_branch_prompt,
-                  model=str(model.source), resolution=int(resolution), dataset=dataset,
+                  model=str(model.source), weights=model.weights_id(), resolution=int(resolution), dataset=dataset,
                   feature_layer=list(feature_layer) if feature_layer is not None else None)
     run = RunFolder(out)
-    run.check("translations", params, fix="use another output folder, or pass the same settings")
+    run.check("translations", params, dict(weights=params["weights"]), fix="use another output folder, or pass the same settings")
     run.write_record(params)
     records = balanced(records, limit)
     pairs = [(r, l) for r in records for l in labels]

@@ -318,8 +318,9 @@ def compute_typicality(model:DiffusionModel, records:list, out,
     records = balanced(records, limit)
     params = dict(draws=n, t_range=list(t_range), seed=seed, template=template, null_prompt=null_prompt,
                   model=str(model.source), resolution=resolution, dataset=dataset, cache_dtype=cache_dtype,
-                  precision=precision, posterior=posterior)
-    run, older = RunFolder(out), dict(cache_dtype="float32", precision="fp32", posterior="mean")   # older runs lack these
+                  precision=precision, posterior=posterior, weights=model.weights_id())
+    # older runs lack these keys (runs older than `weights` are taken to be of these weights: nothing recorded to compare)
+    run, older = RunFolder(out), dict(cache_dtype="float32", precision="fp32", posterior="mean", weights=params["weights"])
     run.check("typicality", params, older)
     run.same_images(records)
     group = processes()
@@ -418,10 +419,11 @@ def classify_records(model:DiffusionModel, records:list,
     out = Path(out) if out else None
     # the scores' settings beside the CSV (<name>.json): a resumed file made with other draws is refused, not extended
     params = dict(draws=n, t_range=list(t_range), seed=seed, prune=list(prune) if prune else None, template=template,
-                  null_prompt=null_prompt)
+                  null_prompt=null_prompt, weights=model.weights_id())
     side = out.with_suffix(".json") if out else None
     if out and out.exists():
-        check_settings(out, "classifier scores", json.loads(side.read_text()) if side.exists() else {}, params,
+        old = {"weights": params["weights"], **(json.loads(side.read_text()) if side.exists() else {})}   # older: unrecorded
+        check_settings(out, "classifier scores", old, params,
                        "use another output file, or delete it (and its .json) to recompute")
     done = pd.read_csv(out, keep_default_na=False, dtype={"rel": str, "label": str, "pred": str}) \
         if out and out.exists() else pd.DataFrame(columns=cols)
