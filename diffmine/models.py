@@ -91,12 +91,13 @@ class DiffusionModel:
 
     def weights_id(self) -> str:
         """A fingerprint of the weights: every tensor's name, shape and first values, of every part. Typicality, DIFT and
-        translation record it, so work made with a model since trained further in the same folder is refused, not reused."""
+        translation record it, so work made with a model since trained further in the same folder is refused, not reused.
+        The values are rounded to float16 first, so a model loaded in float32 or float16 has one fingerprint."""
         h = hashlib.sha1()
         for part in self.modules():
             for name, v in part.state_dict().items():
                 h.update(f"{name}{tuple(v.shape)}".encode())
-                h.update(v.detach().flatten()[:16].float().cpu().numpy().tobytes())
+                h.update(v.detach().flatten()[:16].to(torch.float16).cpu().numpy().tobytes())
         return h.hexdigest()[:16]
 
 # %% ../nbs/03_models.ipynb #23e1beb5
