@@ -21,7 +21,7 @@ from .evaluation import localisation, patch_quality, cluster_quality, label_area
 from .figures import patches_figure, typicality_figure, save_figure, confusion_figure, sweep_figure
 
 # %% auto #0
-__all__ = ['TARGETS', 'base_caption', 'standins', 'train_base', 'finetune_standin', 'mined_images', 'train_seconds',
+__all__ = ['TARGETS', 'base_caption', 'standins', 'train_base', 'finetune_standin', 'mined_records', 'train_seconds',
            'evaluate_model', 'oracle_metrics', 'finetune_sweep', 'fashion_benchmark', 'quality_table', 'targets_table',
            'quality_markdown', 'kept_parts', 'quality_datasets', 'check_photo_settings', 'run_diffmine',
            'photos_targets', 'photos_markdown']
@@ -45,11 +45,14 @@ def base_caption(name:str) -> str:
     return dataset_spec(name).null_prompt or "An image."
 
 # %% ../nbs/16_benchmark.ipynb #92fed280
-def standins(work, names=tuple(STANDINS), size:int=32, seed:int=0) -> dict:
+def standins(work, names=tuple(STANDINS), size:int=32, seed:int=0,
+             per_label:dict|None=None, # name -> images per label asked of its generator (default: the generator's)
+            ) -> dict:
     "name -> (root, records) of the planted stand-ins in `work/data` (written once, deterministic)."
     out = {}
     for name in names:
-        root = make_standin(name, Path(work)/"data"/name, size=size, seed=seed)
+        kw = {"n_per_label": int(per_label[name])} if per_label and per_label.get(name) else {}
+        root = make_standin(name, Path(work)/"data"/name, size=size, seed=seed, **kw)
         out[name] = (root, load_records(root, layout=STANDIN_LAYOUTS[name]))
     return out
 
@@ -67,9 +70,12 @@ def finetune_standin(name:str, records:list, base, out, steps:int, batch_size:in
                     batch_size=batch_size, lr=lr, cond_dropout=s.cond_dropout, checkpoint_every=100, seed=seed,
                     resume=True, dataset=name)
 
-def mined_images(records:list, st:dict) -> int:
-    "How many images of a stand-in the mining metrics use: `images_per_label` of every label (balanced)."
-    return st["images_per_label"] * len(label_names(records))
+def mined_records(records:list, st:dict) -> list:
+    """The images the mining metrics use: `images_per_label` of every label (balanced), of single-label images only. An
+    X-ray image with two findings has a label of its own ("Atelectasis, Effusion") that a handful of images share: its
+    top-K patches would be second and third patches of the same images, not the label's most typical first patches."""
+    single = [r for r in records if len(r.labels) == 1]
+    return balanced(single, st["images_per_label"] * len(label_names(single)))
 
 def _prompted(model_dir, name:str):
     "Load a model and make it prompt like dataset `name` (the base model is prompted with the dataset's templates)."
@@ -93,8 +99,8 @@ def evaluate_model(model_dir, name:str, root, records:list, run, st:dict) -> dic
     run = Path(run); s = dataset_spec(name); model = _prompted(model_dir, name)
     times = {}
     t0 = time.time()
-    compute_typicality(model, records, run, n=st["draws"], seed=SEED, layout=STANDIN_LAYOUTS[name],
-                       limit=mined_images(records, st))
+    mined = mined_records(records, st)
+    compute_typicality(model, mined, run, n=st["draws"], seed=SEED, layout=STANDIN_LAYOUTS[name], limit=len(mined))
     times["typicality"] = time.time() - t0
     k = default_patch_size(s.patch_size, st["size"])
     patches = mine_patches(run, patch=k, top=None, seed=st["seed"])
@@ -118,7 +124,7 @@ def oracle_metrics(name:str, root, records:list, run, st:dict) -> dict:
     "Localisation and patch metrics of the ground truth used as the map: the ceiling of the protocol on this sample."
     gt, s = load_groundtruth(root), dataset_spec(name)
     items = [(r.rel, r.label, np.where(gt.label_mask(r.rel, r.label), 0.01, -0.01), None, r.path)
-             for r in balanced(records, mined_images(records, st))]
+             for r in mined_records(records, st)]
     run = RunFolder(run).write_maps(items, dataset=name).path
     k = default_patch_size(s.patch_size, st["size"])
     _, loc = localisation(run, root)
@@ -333,7 +339,7 @@ def quality_markdown(results:dict) -> str:
 
 # %% ../nbs/16_benchmark.ipynb #ccaf9bd3
 # settings the Fashion-MNIST part does not read (it reads the fashion_ ones and the shared base, size, seed, draws)
-_STANDIN_ONLY = {"steps", "batch_size", "lr", "images_per_label", "k", "clusters", "classify_draws", "classify_images",
+_STANDIN_ONLY = {"steps", "batch_size", "lr", "images_per_label", "xray_per_label", "k", "clusters", "classify_draws", "classify_images",
                  "base_steps", "base_batch_size", "base_lr"}
 
 def kept_parts(previous:dict, # an earlier quality.json ({} when there is none)

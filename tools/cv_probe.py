@@ -22,7 +22,7 @@ n = int(sys.argv[3]) if len(sys.argv) > 3 else 400
 torch.set_num_threads(2)
 st = dict(BENCHMARK_SETTINGS)
 work = Path("runs/benchmark")
-root, recs = standins(work, (name,), st["size"], st["seed"])[name]
+root, recs = standins(work, (name,), st["size"], st["seed"], {"xray": st["xray_per_label"]})[name]
 model = _prompted(work/name/"model", name)
 template, null_prompt = resolve_prompts(model, None, None, STANDIN_LAYOUTS[name])
 lo, hi = mining_t_range(model, name)

@@ -5,7 +5,7 @@ from pathlib import Path
 import torch
 from diffusers import UNet2DConditionModel
 from diffmine.reproduce import BENCHMARK_SETTINGS
-from diffmine.benchmark import mined_images, _prompted, standins
+from diffmine.benchmark import mined_records, _prompted, standins
 from diffmine.finetune import finetune
 from diffmine.config import dataset_spec, SEED
 from diffmine.synth import STANDIN_LAYOUTS
@@ -15,6 +15,7 @@ from diffmine.evaluation import localisation, patch_quality
 from diffmine.models import BASE_MODEL, load_model
 
 SETTINGS = dict(BENCHMARK_SETTINGS)
+PER_LABEL = {"xray": SETTINGS["xray_per_label"]}   # the stand-ins' generator settings, as the benchmark makes them
 
 def results_file(out, command:str) -> dict:
     "The probe's JSON (resumed if it exists): its command, the benchmark settings it shares, results by key."
@@ -26,8 +27,9 @@ def mine_and_score(model_dir, name:str, recs:list, root, run, draws:int|None=Non
     "Typicality of the model folder on the benchmark's images of stand-in `name` (in `run`), then the benchmark's metrics."
     st, s = SETTINGS, dataset_spec(name)
     t0 = time.time()
-    compute_typicality(_prompted(model_dir, name), recs, run, n=draws or st["draws"], seed=SEED, layout=STANDIN_LAYOUTS[name],
-                       limit=mined_images(recs, st), **typicality_kw)
+    mined = mined_records(recs, st)
+    compute_typicality(_prompted(model_dir, name), mined, run, n=draws or st["draws"], seed=SEED, layout=STANDIN_LAYOUTS[name],
+                       limit=len(mined), **typicality_kw)
     secs = time.time() - t0
     pq = patch_quality(mine_patches(run, patch=default_patch_size(s.patch_size, st["size"]), top=None, seed=st["seed"]), root, k=st["k"])
     _, loc = localisation(run, root)
@@ -45,7 +47,7 @@ def finetune_variant(name:str, tag:str, work=Path("runs/benchmark"), base=None, 
     """The quality benchmark's finetune of stand-in `name` (400 steps, batch 16, lr 1e-3, seed 0, 128 px, from diffmine-base)
     with `overrides` of `finetune`'s arguments, in work/<name>/model-<tag>; returns (model folder, seconds, root, records)."""
     st, s = SETTINGS, dataset_spec(name)
-    root, recs = standins(work, (name,), st["size"], st["seed"])[name]
+    root, recs = standins(work, (name,), st["size"], st["seed"], PER_LABEL)[name]
     kw = dict(base=str(BASE_MODEL) if base is None else base, resolution=st["size"], steps=st["steps"], batch_size=st["batch_size"],
               lr=st["lr"], cond_dropout=s.cond_dropout, checkpoint_every=100, seed=st["seed"], resume=True, dataset=name)
     t0 = time.time()

@@ -4,7 +4,7 @@
 # after each). Run: OMP_WAIT_POLICY=PASSIVE .venv/bin/python tools/trange_probe.py [DATASET ...]
 import sys
 from pathlib import Path
-from probe_score import SETTINGS as st, results_file, mine_and_score, save
+from probe_score import SETTINGS as st, PER_LABEL, results_file, mine_and_score, save
 from diffmine.benchmark import standins, finetune_standin
 from diffmine.models import BASE_MODEL
 from diffmine.synth import STANDINS
@@ -14,7 +14,7 @@ work, out = Path("runs/benchmark"), Path("figures/benchmark/trange_probe.json")
 names = sys.argv[1:] or list(STANDINS)
 res = results_file(out, "OMP_WAIT_POLICY=PASSIVE python tools/trange_probe.py")
 res["ranges"] = [list(r) for r in RANGES]
-data = standins(work, tuple(STANDINS), st["size"], st["seed"])
+data = standins(work, tuple(STANDINS), st["size"], st["seed"], PER_LABEL)
 for name in names:
     root, recs = data[name]
     ft = finetune_standin(name, recs, BASE_MODEL, work/name/"model", st["steps"], st["batch_size"], st["lr"], st["size"], st["seed"])
