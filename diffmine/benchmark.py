@@ -256,7 +256,7 @@ _OPS = {">=": lambda v, t: v >= t, "<=": lambda v, t: v <= t, "<": lambda v, t: 
 
 def _target(dataset:str, what:str, value:float, op:str, goal:float) -> dict:
     "One row of the targets table: met or not, and the gap (how far the value is from the goal, 0 when met)."
-    met = bool(_OPS[op](value, goal))
+    met = bool(_OPS[op](round(value, 9), goal))     # 8/160 is 0.05, not the 0.04999... floating point makes it
     return dict(dataset=dataset, target=what, value=value, goal=f"{op} {goal:g}", met=met,
                 gap=0.0 if met else abs(goal - value))
 

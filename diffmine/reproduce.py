@@ -141,7 +141,7 @@ BENCHMARK_SETTINGS = dict(
 )
 # papermill writes lists, not tuples, into a notebook
 _notebook = lambda d: {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
-# every stand-in and Fashion-MNIST on all 10,000 test images (about 2.5 hours on 2 CPU cores); notes.md, when it
+# every stand-in and Fashion-MNIST on all 10,000 test images (about 4 hours on 2 CPU cores); notes.md, when it
 # exists, is appended to quality.md (the analysis of missed targets)
 QUALITY_BENCHMARK = dict(work="runs/benchmark", figures_dir="figures/benchmark", datasets=",".join(STANDINS), fashion=True,
                          notes="figures/benchmark/notes.md", keep=True, **_notebook(BENCHMARK_SETTINGS))
@@ -216,7 +216,7 @@ REGISTRY = {e.name: e for e in [
     # per image (2.3 M UNet evaluations, about 70 min on 2 CPU cores) and the adaptive path run for real (about 15 min)
     Experiment("benchmark_adaptive", "nbs/benchmarks/adaptive.ipynb", default=False,
                profiles=dict(demo=ADAPTIVE_BENCHMARK), outputs=("adaptive.json", "adaptive.md", "adaptive.png")),
-    # every ground-truth metric, base vs finetuned, on the five stand-ins, and Fashion-MNIST's classifier (about 2.5 h)
+    # every ground-truth metric, base vs finetuned, on the five stand-ins, and Fashion-MNIST's classifier (about 4 h)
     Experiment("benchmark_quality", "nbs/benchmarks/quality.ipynb", default=False,
                profiles=dict(demo=QUALITY_BENCHMARK), outputs=("quality.json", "quality.md")),
     # mining real images (emoji planted on photographs) through the diffmine command line, base vs finetuned (41-75 min)
