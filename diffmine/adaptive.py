@@ -172,7 +172,8 @@ def adaptive_typicality(model:DiffusionModel, records:list, out,
     params = dict(draws=n, t_range=list(t_range), seed=seed, template=template, null_prompt=null_prompt,
                   model=str(model.source), resolution=resolution, dataset=dataset, cache_dtype=cache_dtype,
                   adaptive=settings, weights=model.weights_id())
-    run.start("typicality", params, dict(weights=params["weights"]))   # runs older than `weights`: nothing to compare                                # refuses other settings before writing anything
+    # refuses other settings before writing anything (runs older than `weights` record none: nothing to compare)
+    run.start("typicality", params, dict(weights=params["weights"]))
     (out/_STATE).mkdir(exist_ok=True); remove_temporaries(out/_STATE)
     records, skipped = known_labels(model, records)
     for path, reason in skipped: report.add(path, reason)
