@@ -4,14 +4,14 @@
 
 # %% ../nbs/04_finetune.ipynb #fbb3bfcd
 from __future__ import annotations
-import os, re, json, time, math, shutil
+import os, re, json, time, math, shutil, hashlib
 from pathlib import Path
 import torch, torch.nn.functional as F
 from accelerate import Accelerator, PartialState
 from accelerate.utils import set_seed
 from diffusers.training_utils import EMAModel
 from .config import (DiffmineError, positive, progress, format_prompt, atomic_write, write_json,
-                             remove_temporaries, COND_DROPOUT, LR, WEIGHT_DECAY, GRAD_CLIP)
+                             remove_temporaries, settings_diff, COND_DROPOUT, LR, WEIGHT_DECAY, GRAD_CLIP)
 from .data import BadInputs, BadImage, load_image, label_names
 from .models import DiffusionModel, load_model, save_model, small_model, image_tensor, BASE_NAME
 
@@ -50,7 +50,7 @@ def latest_checkpoint(out) -> Path | None:
     cps = [p for p in Path(out).glob("checkpoint-*") if re.fullmatch(r"checkpoint-\d+", p.name) and (p/"diffmine_step.json").exists()]
     return max(cps, key=lambda p: int(p.name.split("-")[1])) if cps else None
 
-def _save_checkpoint(acc:Accelerator, out:Path, step:int, keep:int):
+def _save_checkpoint(acc:Accelerator, out:Path, step:int, keep:int, settings:dict|None=None):
     "Save the training state as `checkpoint-{step}` (every process calls it: each saves its random state)."
     tmp = out/f".checkpoint-{step}.tmp"
     if acc.is_main_process and tmp.exists(): shutil.rmtree(tmp)
@@ -58,13 +58,28 @@ def _save_checkpoint(acc:Accelerator, out:Path, step:int, keep:int):
     acc.save_state(str(tmp))                                        # the main process writes weights and optimiser
     acc.wait_for_everyone()
     if acc.is_main_process:
-        write_json(tmp/"diffmine_step.json", {"step": step})
+        write_json(tmp/"diffmine_step.json", {"step": step, **({"settings": settings} if settings else {})})
         final = out/f"checkpoint-{step}"
         if final.exists(): shutil.rmtree(final)
         os.replace(tmp, final)
         done = sorted((p for p in out.glob("checkpoint-*") if re.fullmatch(r"checkpoint-\d+", p.name)), key=lambda p: int(p.name.split("-")[1]))
         for p in done[:-keep] if keep > 0 else []: shutil.rmtree(p, ignore_errors=True)
     acc.wait_for_everyone()
+
+def _train_settings(model:DiffusionModel, records:list, **kw) -> dict:
+    """What a checkpoint's next step depends on besides the step itself: the base's weights, the images and their labels,
+    the optimiser's and the batches' settings. A resume with other values would silently train a mix of two runs (the
+    optimiser state brings back the checkpoint's learning rate whatever is asked), so `finetune` refuses it."""
+    data = hashlib.sha1("\n".join(f"{r.rel}\t{'|'.join(r.labels)}" for r in records).encode()).hexdigest()[:16]
+    return json.loads(json.dumps(dict(base=model.weights_id(), data=data, images=len(records), **kw)))
+
+def _check_resume(last:Path, settings:dict):
+    "Refuse to resume checkpoint `last` with other settings than it was trained with (checkpoints that record none pass)."
+    old = json.loads((last/"diffmine_step.json").read_text()).get("settings")
+    common = [k for k in settings if k in (old or {})]      # a setting recorded by later versions only is not compared
+    diff = settings_diff({k: old[k] for k in common}, {k: settings[k] for k in common})
+    if diff: raise DiffmineError(last, f"was trained with other settings ({diff})", "resume with the settings it was "
+                                 "trained with (only --steps and the checkpointing may change), or finetune into another output folder")
 
 # %% ../nbs/04_finetune.ipynb #b262dabe
 def _base_model(base, resolution:int, seed:int) -> DiffusionModel:
@@ -119,6 +134,11 @@ def finetune(records:list,                 # `Record`s of the training images (s
     cpu = not torch.cuda.is_available()
     PartialState(cpu=cpu)                                 # cpu=True lets several CPU processes train together (gloo)
     acc = Accelerator(mixed_precision=mixed_precision, cpu=cpu)
+    settings = _train_settings(model, records, resolution=resolution, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                               grad_clip=grad_clip, warmup_steps=warmup_steps, cond_dropout=cond_dropout, ema=ema, seed=seed,
+                               mixed_precision=mixed_precision, template=template, null_prompt=null_prompt,
+                               processes=acc.num_processes)
+    if resume and last is not None: _check_resume(last, settings)   # before anything is written
     model.text_encoder.to(acc.device); model.vae is not None and model.vae.to(acc.device)
     unet = model.unet.to(acc.device).train().requires_grad_(True)
     if (not cpu if gradient_checkpointing is None else gradient_checkpointing):
@@ -178,7 +198,7 @@ def finetune(records:list,                 # `Record`s of the training images (s
                     with open(log, "a") as f: f.writelines(rows)
                     rows = []
                     report.save(out)
-                _save_checkpoint(acc, out, step, keep_checkpoints)
+                _save_checkpoint(acc, out, step, keep_checkpoints, settings)
             if step >= steps: break
     bar.close()
     acc.wait_for_everyone()

@@ -74,7 +74,7 @@ def grown_base():
 def continue_from(src, dst, step:int=400):
     "Start model folder `dst` as a copy of `src`'s checkpoint at `step` and its train log, so a finetune resumes from there."
     src, dst = Path(src), Path(dst)
-    if not (dst/f"checkpoint-{step}").exists():
+    if not any(dst.glob("checkpoint-*")):   # once: a finetune there keeps only its newest checkpoints (not `step`'s)
         dst.mkdir(parents=True, exist_ok=True)
         shutil.copytree(src/f"checkpoint-{step}", dst/f"checkpoint-{step}")
         shutil.copy(src/"train_log.csv", dst/"train_log.csv")
