@@ -183,6 +183,9 @@ def _cmd_finetune(
     steps:_Count=_default(finetune, "steps"), # training steps
     batch_size:_Count=_default(finetune, "batch_size"), # images per step
     lr:float=LR, # learning rate (AdamW)
+    warmup_steps:int=0, # the learning rate rises linearly to --lr over these first steps
+    # from this step on the learning rate falls (half a cosine) to 0 at --steps (default: constant)
+    decay_from:int=None,
     cond_dropout:Annotated[float, _Arg(f"default: the dataset's ({COND_DROPOUT} for most)")]=None,
     template:str=None, # prompt template, e.g. 'An image of {label}.' (default: the dataset's)
     null_prompt:str=None, # null prompt (default: the dataset's)
@@ -208,7 +211,7 @@ def _cmd_finetune(
         print(f"finetune: {plural(len(records), 'image')} of {plural(len(label_names(records)), 'label')}, layout "
               f"{layout}; template {template!r}: {shown}{more}; null prompt {null!r}")
     out = finetune(records, out, template, null, base=base, resolution=resolution, steps=steps, batch_size=batch_size,
-                   lr=lr, cond_dropout=dropout, ema=ema, checkpoint_every=checkpoint_every, seed=seed, resume=resume,
+                   lr=lr, warmup_steps=warmup_steps, decay_from=decay_from, cond_dropout=dropout, ema=ema, checkpoint_every=checkpoint_every, seed=seed, resume=resume,
                    mixed_precision=mixed_precision, dataset=spec.name, report=report)
     if not main: return
     print(f"model written to {out}" + (f" ({len(report)} unreadable inputs listed in {out}/bad_inputs.csv)" if len(report) else ""))

@@ -87,6 +87,12 @@ def _base_model(base, resolution:int, seed:int) -> DiffusionModel:
     if str(base) == "small": return small_model(resolution, seed=seed)
     return load_model(base, device="cpu")
 
+def _lr_factor(step:int, warmup_steps:int, decay_from:int, steps:int) -> float:
+    "The learning rate of update `step` (0-based) over `lr`: the linear warm-up, then from `decay_from` half a cosine to 0."
+    warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
+    if step < decay_from: return warm
+    return warm * 0.5 * (1 + math.cos(math.pi * (step - decay_from) / (steps - decay_from)))
+
 def finetune(records:list,                 # `Record`s of the training images (see `diffmine.data.load_records`)
              out,                          # output folder: checkpoints, then the finetuned model itself
              template:str,                 # conditional prompt template, e.g. "A car from the {decade}s."
@@ -98,6 +104,8 @@ def finetune(records:list,                 # `Record`s of the training images (s
              batch_size:int=8,             # images per step and process
              lr:float=LR, weight_decay:float=WEIGHT_DECAY, grad_clip:float=GRAD_CLIP,
              warmup_steps:int=0,           # the learning rate rises linearly from lr / warmup_steps to lr over these steps
+             decay_from:int|None=None,     # from this step on the learning rate falls (half a cosine) to 0 at `steps`;
+                                           # None: constant after the warm-up (the authors' schedule)
              cond_dropout:float=COND_DROPOUT,  # probability of replacing a caption by the null prompt
              ema:bool=False,               # keep an exponential moving average of the weights (saved as the model)
              checkpoint_every:int=500,     # steps between checkpoints
@@ -119,6 +127,8 @@ def finetune(records:list,                 # `Record`s of the training images (s
     if int(warmup_steps) != warmup_steps or warmup_steps < 0:
         raise DiffmineError(f"warmup_steps={warmup_steps}", "is not a whole number >= 0", "pass 0 (no warm-up) or more")
     warmup_steps = int(warmup_steps)
+    if decay_from is not None and (int(decay_from) != decay_from or not 0 <= decay_from < steps):
+        raise DiffmineError(f"decay_from={decay_from}", f"is not a step in [0, {steps})", "pass a step before --steps, or None (constant)")
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     report = report if report is not None else BadInputs()
     if not records: raise DiffmineError(out, "no training images", "check DATA and --layout")
@@ -137,7 +147,7 @@ def finetune(records:list,                 # `Record`s of the training images (s
     settings = _train_settings(model, records, resolution=resolution, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                                grad_clip=grad_clip, warmup_steps=warmup_steps, cond_dropout=cond_dropout, ema=ema, seed=seed,
                                mixed_precision=mixed_precision, template=template, null_prompt=null_prompt,
-                               processes=acc.num_processes)
+                               processes=acc.num_processes, decay_from=decay_from, **({} if decay_from is None else {"decay_to": steps}))
     if resume and last is not None: _check_resume(last, settings)   # before anything is written
     model.text_encoder.to(acc.device); model.vae is not None and model.vae.to(acc.device)
     unet = model.unet.to(acc.device).train().requires_grad_(True)
@@ -189,6 +199,8 @@ def finetune(records:list,                 # `Record`s of the training images (s
             loss = F.mse_loss(pred.float(), target.float())
             acc.backward(loss)
             if acc.sync_gradients and grad_clip: acc.clip_grad_norm_(unet.parameters(), grad_clip)
+            if decay_from is not None:                             # a function of the step: a resumed run gets it right
+                for g in opt.param_groups: g["lr"] = lr * _lr_factor(step, warmup_steps, decay_from, steps)
             opt.step(); sched is not None and sched.step(); opt.zero_grad(set_to_none=True)
             if ema_model is not None: ema_model.step(unet.parameters())
             step += 1; bar.update(1); bar.set_postfix(loss=f"{loss.item():.4f}")

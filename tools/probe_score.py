@@ -77,5 +77,6 @@ def continue_from(src, dst, step:int=400):
     if not any(dst.glob("checkpoint-*")):   # once: a finetune there keeps only its newest checkpoints (not `step`'s)
         dst.mkdir(parents=True, exist_ok=True)
         shutil.copytree(src/f"checkpoint-{step}", dst/f"checkpoint-{step}")
-        shutil.copy(src/"train_log.csv", dst/"train_log.csv")
+        rows = (src/"train_log.csv").read_text().splitlines(keepends=True)   # the log up to `step` only
+        (dst/"train_log.csv").write_text("".join(r for r in rows if not r[0].isdigit() or int(r.split(",")[0]) <= step))
     return dst

@@ -1,0 +1,22 @@
+# Issue 17 probe: is a constant learning rate what keeps the longer finetunes from converging? The quality benchmark's
+# finetunes at a constant lr 1e-3 were continued from 1,600 to 3,200 steps (2026-12-05): Faces' pointing game rose
+# (0.78 -> 0.87), Cars' fell (0.84 -> 0.80) and Places' loss blew up at step 2,900 (0.03 -> 0.7, back to 0.04 by 3,200;
+# pointing 0.83 -> 0.78), and per-label pointing moved by up to 0.4 between checkpoints. This probe continues the
+# same 1,600-step checkpoint to 3,200 steps with the learning rate falling (half a cosine) from 1e-3 at step 1,600 to 0
+# at 3,200 (`finetune(decay_from=1600)`), everything else as the benchmark, and scores it as the benchmark does.
+# Run: OMP_WAIT_POLICY=PASSIVE .venv/bin/python tools/decay_probe.py DATASET [DATASET ...]
+import sys
+from pathlib import Path
+from probe_score import results_file, mine_and_score, save, finetune_variant, continue_from
+
+work, out = Path("runs/benchmark"), Path("figures/benchmark/decay_probe.json")
+res = results_file(out, "OMP_WAIT_POLICY=PASSIVE python tools/decay_probe.py DATASET")
+# where each stand-in's 1,600-step checkpoint of the benchmark's finetune was kept when the benchmark went on to 3,200
+SRC = {"faces": "model-steps3200", "places": "model-bench1600", "xray": "model-bench1600"}
+for name in sys.argv[1:] or ["places"]:
+    key = f"{name} 1600 constant + 1600 cosine decay"
+    if key in res["results"]: continue
+    continue_from(work/name/SRC[name], work/name/"model-decay1600", 1600)
+    ft, secs, root, recs = finetune_variant(name, "decay1600", work, steps=3200, decay_from=1600)
+    save(res, out, key, dict(finetune_seconds=secs, resumed_from=1600, decay_from=1600,
+                             **mine_and_score(ft, name, recs, root, work/name/"decay1600-typicality")))
