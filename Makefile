@@ -9,7 +9,7 @@
 #   make figures PROFILE=paper   the experiment notebooks on the real datasets (see data/README.md)
 #   diffmine reproduce --only fashion_mnist   the pipeline on real images, Fashion-MNIST (needs `make fashion-mnist`), not part of make demo
 #   make benchmark-quality   every ground-truth metric, base vs finetuned, on the stand-ins + Fashion-MNIST on all 10,000 test images
-#                            (about 4 hours on 2 CPU cores, 1.6 h the stand-ins; `diffmine reproduce --only benchmark_quality --set datasets=none`
+#                            (about 5 hours on 2 CPU cores, 2.8 h the stand-ins: five 3,200-step finetunes of 25-28 min; `diffmine reproduce --only benchmark_quality --set datasets=none`
 #                            runs only Fashion-MNIST)
 #   make benchmark-photos    mining real images (emoji on photographs) through the CLI, base vs finetuned (41-75 min)
 #   make benchmark-speed     typicality against the bare UNet (CPU small model; GPU SD-1.5-sized UNet, CUDA only),
