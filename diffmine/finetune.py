@@ -144,11 +144,6 @@ def finetune(records:list,                 # `Record`s of the training images (s
     cpu = not torch.cuda.is_available()
     PartialState(cpu=cpu)                                 # cpu=True lets several CPU processes train together (gloo)
     acc = Accelerator(mixed_precision=mixed_precision, cpu=cpu)
-    settings = _train_settings(model, records, resolution=resolution, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                               grad_clip=grad_clip, warmup_steps=warmup_steps, cond_dropout=cond_dropout, ema=ema, seed=seed,
-                               mixed_precision=mixed_precision, template=template, null_prompt=null_prompt,
-                               processes=acc.num_processes, decay_from=decay_from, **({} if decay_from is None else {"decay_to": steps}))
-    if resume and last is not None: _check_resume(last, settings)   # before anything is written
     model.text_encoder.to(acc.device); model.vae is not None and model.vae.to(acc.device)
     unet = model.unet.to(acc.device).train().requires_grad_(True)
     if (not cpu if gradient_checkpointing is None else gradient_checkpointing):
@@ -156,6 +151,11 @@ def finetune(records:list,                 # `Record`s of the training images (s
             raise DiffmineError(f"gradient_checkpointing={gradient_checkpointing}", f"{type(unet).__name__} does not support it",
                                 "pass gradient_checkpointing=False")
         unet.enable_gradient_checkpointing()
+    settings = _train_settings(model, records, resolution=resolution, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                               grad_clip=grad_clip, warmup_steps=warmup_steps, cond_dropout=cond_dropout, ema=ema, seed=seed,
+                               mixed_precision=mixed_precision, template=template, null_prompt=null_prompt,
+                               processes=acc.num_processes, decay_from=decay_from, **({} if decay_from is None else {"decay_to": steps}))
+    if resume and last is not None: _check_resume(last, settings)   # before anything is written
     opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=weight_decay)
     # a scheduler only with a warm-up: checkpoints without one stay as they were (and resume as they did)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup_steps)) if warmup_steps else None
