@@ -11,7 +11,7 @@ from accelerate import Accelerator, PartialState
 from accelerate.utils import set_seed
 from diffusers.training_utils import EMAModel
 from .config import (DiffmineError, positive, progress, format_prompt, atomic_write, write_json,
-                             remove_temporaries, settings_diff, COND_DROPOUT, LR, WEIGHT_DECAY, GRAD_CLIP)
+                             remove_temporaries, check_settings, COND_DROPOUT, LR, WEIGHT_DECAY, GRAD_CLIP)
 from .data import BadInputs, BadImage, load_image, label_names
 from .models import DiffusionModel, load_model, save_model, small_model, image_tensor, BASE_NAME
 
@@ -77,9 +77,9 @@ def _check_resume(last:Path, settings:dict):
     "Refuse to resume checkpoint `last` with other settings than it was trained with (checkpoints that record none pass)."
     old = json.loads((last/"diffmine_step.json").read_text()).get("settings")
     common = [k for k in settings if k in (old or {})]      # a setting recorded by later versions only is not compared
-    diff = settings_diff({k: old[k] for k in common}, {k: settings[k] for k in common})
-    if diff: raise DiffmineError(last, f"was trained with other settings ({diff})", "resume with the settings it was "
-                                 "trained with (only --steps and the checkpointing may change), or finetune into another output folder")
+    check_settings(last, "a checkpoint", {k: old[k] for k in common}, {k: settings[k] for k in common},
+                   "resume with the settings it was trained with (only --steps and the checkpointing may change), or "
+                   "finetune into another output folder")
 
 # %% ../nbs/04_finetune.ipynb #b262dabe
 def _base_model(base, resolution:int, seed:int) -> DiffusionModel:
