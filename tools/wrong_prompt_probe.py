@@ -18,7 +18,7 @@ from diffmine.typicality import compute_typicality
 from diffmine.runfolder import load_index, load_typicality
 from diffmine.evaluation import pointing_game, mask_scores
 
-work, out = Path("runs/benchmark"), Path("figures/benchmark/wrong_prompt_probe.json")
+work, out = Path("runs/benchmark").resolve(), Path("figures/benchmark/wrong_prompt_probe.json")   # absolute, as the benchmark records
 res = results_file(out, "OMP_WAIT_POLICY=PASSIVE python tools/wrong_prompt_probe.py DATASET")
 
 def score(run, gt):
