@@ -42,13 +42,12 @@ def test_model_card_matches_its_logs():
     assert f"{card['psnr']['all']}" in text and f"{card['final_loss']:.4f}" in text
     assert log.loss.tail(200).mean() < 0.7 * log.loss.head(200).mean()     # it learned something
 
-def test_reconstructions_of_the_demo_world():
+def test_reconstructions_of_the_demo_world(tmp_path):
     "The autoencoder keeps the demo's planted elements: PSNR on a fresh stand-in (the demo's own seed, unseen)."
     from diffmine.synth import make_standin
     from diffmine.data import load_records
-    import tempfile
     m = load_model(BASE_NAME, device="cpu")
-    root = make_standin("cars", Path(tempfile.mkdtemp())/"cars", n_per_label=2, size=128, seed=0)
+    root = make_standin("cars", tmp_path/"cars", n_per_label=2, size=128, seed=0)
     recs = [r for r in load_records(root)]
     for r in recs: r.meta["source"] = "cars"
     assert reconstruction_psnr(m.vae, recs, per_source=16)["all"] > 18     # 20.5 dB over the pretraining cars (model card)

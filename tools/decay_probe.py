@@ -4,6 +4,8 @@
 # pointing 0.83 -> 0.78), and per-label pointing moved by up to 0.4 between checkpoints. This probe continues the
 # same 1,600-step checkpoint to 3,200 steps with the learning rate falling (half a cosine) from 1e-3 at step 1,600 to 0
 # at 3,200 (`finetune(decay_from=1600)`), everything else as the benchmark, and scores it as the benchmark does.
+# A stand-in whose 1,600-step checkpoint is not on this machine is finetuned from diffmine-base (the same run: the lr is
+# set from the step index at every update, so constant-then-decay from nothing equals the resumed continuation).
 # Run: OMP_WAIT_POLICY=PASSIVE .venv/bin/python tools/decay_probe.py DATASET [DATASET ...]
 import sys
 from pathlib import Path
@@ -16,7 +18,9 @@ SRC = {"faces": "model-steps3200", "places": "model-bench1600", "xray": "model-b
 for name in sys.argv[1:] or ["places"]:
     key = f"{name} 1600 constant + 1600 cosine decay"
     if key in res["results"]: continue
-    continue_from(work/name/SRC[name], work/name/"model-decay1600", 1600)
+    src = work/name/SRC.get(name, "-")
+    resumed = 1600 if (src/"checkpoint-1600").exists() else 0
+    if resumed: continue_from(src, work/name/"model-decay1600", 1600)
     ft, secs, root, recs = finetune_variant(name, "decay1600", work, steps=3200, decay_from=1600)
-    save(res, out, key, dict(finetune_seconds=secs, resumed_from=1600, decay_from=1600,
+    save(res, out, key, dict(finetune_seconds=secs, resumed_from=resumed, decay_from=1600,
                              **mine_and_score(ft, name, recs, root, work/name/"decay1600-typicality")))

@@ -5,7 +5,8 @@
 # prompt; a map that only finds salient element kinds keeps it. Run for the base and the finetuned model
 # (runs/benchmark/<name>/model, the benchmark's finetune). Places also with the template's domain words as the null
 # prompt ("An image."), i.e. T measuring only what the label word adds (its protocol's null is "").
-# Run: OMP_WAIT_POLICY=PASSIVE .venv/bin/python tools/wrong_prompt_probe.py [DATASET ...]
+# Run: OMP_WAIT_POLICY=PASSIVE .venv/bin/python tools/wrong_prompt_probe.py [--base-only] [DATASET ...]
+# (--base-only: the base's rows only, which need no finetune on this machine)
 import sys, dataclasses
 from pathlib import Path
 import numpy as np
@@ -31,7 +32,8 @@ def score(run, gt):
         pts.append(pointing_game(m, mk)); aps.append(mask_scores(m, mk)["ap"])
     return dict(images=len(pts), pointing=float(np.mean(pts)), ap=float(np.mean(aps)))
 
-for name in sys.argv[1:] or ["places", "xray", "geo", "cars", "faces"]:
+base_only = "--base-only" in sys.argv
+for name in [a for a in sys.argv[1:] if a != "--base-only"] or ["places", "xray", "geo", "cars", "faces"]:
     root, recs = standins(work, (name,), st["size"], st["seed"], PER_LABEL)[name]
     gt, mined = load_groundtruth(root), mined_records(recs, st)
     labels = sorted({r.labels[0] for r in mined})
@@ -43,7 +45,7 @@ for name in sys.argv[1:] or ["places", "xray", "geo", "cars", "faces"]:
                      ("finetuned", work/name/"model", "right, null 'An image.'", mined, dict(null_prompt="An image."))]
     for model, folder, prompt, rs, kw in variants:
         key = f"{name} {model} {prompt} label"
-        if key in res["results"]: continue
+        if key in res["results"] or (base_only and model != "base"): continue
         tag = prompt.replace(" ", "").replace(",", "-").replace("'", "").replace(".", "")
         run = work/name/(model if (prompt, kw) == ("right", {}) else f"prompt-{tag}-{model}")   # right: the benchmark's own run
         compute_typicality(_prompted(folder, name), rs, run, n=st["draws"], seed=SEED, layout=STANDIN_LAYOUTS[name],
