@@ -113,7 +113,8 @@ def evaluate_model(model_dir, name:str, root, records:list, run, st:dict) -> dic
                               seed=SEED, layout=STANDIN_LAYOUTS[name])   # t over the whole range (`CLASSIFY_T_RANGE`)
     times["classify"] = time.time() - t0
     _, loc = localisation(run, root)
-    area = {l: v for l, v in label_area(root).items() if v > 0}    # labels with planted elements
+    area = {l: v for l, v in label_area(root, [r.rel for r in mined]).items() if v > 0}   # labels with planted elements,
+                                                                                         # over the mined images
     pq = patch_quality(patches, root, k=st["k"])
     return dict(localisation=loc, patches=pq, patch_size=k, element_area=float(np.mean(list(area.values()))),
                 element_area_per_label=area, clusters=cluster_quality(clusters, root),

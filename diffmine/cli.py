@@ -22,7 +22,7 @@ from .finetune import finetune
 from .typicality import compute_typicality, label_check
 from .adaptive import adaptive_typicality, adaptive_cost, ADAPTIVE_BUDGET
 from .patches import mine_patches, load_patches
-from .runfolder import RunFolder
+from .runfolder import RunFolder, load_index
 from .clusters import cluster_run, load_clusters
 from .evaluation import typicality_vs_groundtruth, patch_precision, label_area
 from .figures import typicality_figure, patches_figure, clusters_figure, translation_figure, save_figure, plural
@@ -385,7 +385,7 @@ def _cmd_evaluate(
           f"average precision {summary['ap']:.3f} (chance {summary['ap_chance']:.3f})")
     if (run/"patches.csv").exists():
         pp = patch_precision(load_patches(run), data, k=k)
-        metrics["patches"] = {"k": k, "label_area": label_area(data),
+        metrics["patches"] = {"k": k, "label_area": label_area(data, load_index(run).rel.tolist()),
                               "precision_at_k": pp.to_dict(orient="records"),
                               "mean_by_ranking": pp.groupby("ranking")[["precision", "hit", "shared"]].mean().to_dict(orient="index")}
         table = pp.pivot(index="label", columns="ranking", values="precision")

@@ -79,11 +79,15 @@ def patch_precision(patches:pd.DataFrame, # a patches table (columns rel, label,
                                   hit=float(np.mean(hit)), shared=float(np.mean(shared))))
     return pd.DataFrame(rows)
 
-def label_area(data) -> dict:
-    "The mean fraction of image area covered by each label's own planted elements (the chance level of precision)."
+def label_area(data,       # the planted dataset (folder or `GroundTruth`)
+               rels=None, # the images the patches were mined from (their `rel`s; default: every image)
+              ) -> dict:
+    """The mean fraction of image area covered by each label's own planted elements: the chance level of precision, over
+    the images the patches come from (a dataset's other images can differ: X-ray's multi-finding images)."""
     gt = _as_gt(data)
-    fr = {}
-    for rel in gt.rels:
+    known, fr = set(gt.rels), {}
+    for rel in (gt.rels if rels is None else rels):
+        if rel not in known: continue                 # as `patch_precision`: an image without ground truth is not scored
         lab = gt.label_of(rel); fr.setdefault(lab, []).append(gt.label_mask(rel, lab).mean())
     return {l: float(np.mean(v)) for l, v in fr.items()}
 

@@ -110,7 +110,7 @@ def experiment_metrics(parameters:dict, run, data_root, index:pd.DataFrame, patc
     pp = patch_precision(patches, gt, k=k)
     m[f"precision_at_{k}"] = pp.groupby("ranking")[["precision", "hit", "shared"]].mean().to_dict(orient="index")
     m[f"precision_at_{k}_per_label"] = {r: g.set_index("label").precision.to_dict() for r, g in pp.groupby("ranking")}
-    area = label_area(gt)
+    area = label_area(gt, index.rel.tolist())     # over the images the run mined
     m["label_area"] = float(np.mean(list(area.values()))) if area else None
     return m
 
