@@ -63,12 +63,14 @@ def train_base(data:dict, out, steps:int, batch_size:int, lr:float, size:int=32,
                     cond_dropout=0.1, checkpoint_every=100, seed=seed, resume=True, dataset="generic")
 
 def finetune_standin(name:str, records:list, base, out, steps:int, batch_size:int, lr:float, size:int=32,
-                     seed:int=0) -> Path:
+                     seed:int=0,
+                     decay_from:int=0, # 0: constant lr; N > 0: it falls (half a cosine) from step N to 0 at `steps`
+                    ) -> Path:
     "The base finetuned on one stand-in with its dataset's prompt template, null prompt and conditioning dropout."
     s = dataset_spec(name)
     return finetune(records, out, s.template, s.null_prompt, base=str(base), resolution=size, steps=steps,
                     batch_size=batch_size, lr=lr, cond_dropout=s.cond_dropout, checkpoint_every=100, seed=seed,
-                    resume=True, dataset=name)
+                    resume=True, dataset=name, decay_from=decay_from or None)
 
 def mined_records(records:list, st:dict) -> list:
     """The images the mining metrics use: `images_per_label` of every label (balanced), of single-label images only. An
@@ -340,7 +342,8 @@ def quality_markdown(results:dict) -> str:
 
 # %% ../nbs/16_benchmark.ipynb #ccaf9bd3
 # settings the Fashion-MNIST part does not read (it reads the fashion_ ones and the shared base, size, seed, draws)
-_STANDIN_ONLY = {"steps", "batch_size", "lr", "images_per_label", "xray_per_label", "k", "clusters", "classify_draws", "classify_images",
+_BEFORE_RECORDED = {"decay_from": 0}   # settings quality.json did not record yet, as the runs before them made them
+_STANDIN_ONLY = {"steps", "batch_size", "lr", "decay_from", "images_per_label", "xray_per_label", "k", "clusters", "classify_draws", "classify_images",
                  "base_steps", "base_batch_size", "base_lr"}
 
 def kept_parts(previous:dict, # an earlier quality.json ({} when there is none)
@@ -350,7 +353,7 @@ def kept_parts(previous:dict, # an earlier quality.json ({} when there is none)
               ) -> dict:
     "The parts of an earlier result that this run does not redo and that were made with the same settings."
     if not previous: return {}
-    old = previous.get("settings", {})
+    old = {**_BEFORE_RECORDED, **previous.get("settings", {})}   # a setting added later: what the earlier runs used
     as_json = lambda v: json.loads(json.dumps(v))           # tuples come back from quality.json as lists
     same = lambda fashion_part: all(as_json(old.get(k)) == as_json(v) for k, v in st.items()
                                     if ((k not in _STANDIN_ONLY) if fashion_part else not k.startswith("fashion_")))

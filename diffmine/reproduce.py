@@ -123,6 +123,8 @@ BENCHMARK_SETTINGS = dict(
     steps=3200, batch_size=16, lr=1e-3,                 # each finetune, from the base (curves: finetune_curves.png;
                                                         # steps_per_label_probe.json: Faces' pointing 0.67, 0.78, 0.87
                                                         # at 400, 1600, 3200 steps)
+    decay_from=0,        # 0: a constant learning rate; N > 0: half a cosine from lr at step N to 0 at the last step
+                         # (`finetune(decay_from=N)`; decay_probe.json: 1600 with 3200 steps)
     draws=20,            # typicality draws per image (the paper's N is 100: tools/draws_probe.py, draws_probe.json)
     images_per_label=30, # images per label for typicality, patches, clusters
     xray_per_label=160,  # the X-ray stand-in's images per label on average (its generator's default 33 shares 297 images
