@@ -1,4 +1,4 @@
-# Issue 17 probe: is diffmine-base under-pretrained? Its UNet saw 1,500 steps (41.5 min here; the issue allows about 2 h
+# Issue 17 probe: is diffmine-base under-pretrained? Its UNet saw 1,500 steps (41.5 min on the machine that made it; the issue allows about 2 h
 # for the whole base) and its loss was still falling (0.069 -> 0.063 over the last 500 steps). diffmine-base continues
 # pretraining for STEPS more steps with its own recipe (batch 32, lr 5e-4, 10% empty captions, EMA; a fresh optimiser,
 # so a lower bound on training that long from nothing), then for each DATASET: the continued base's own maps (the

@@ -44,7 +44,7 @@ def save(res:dict, out, key:str, row:dict):
     Path(out).write_text(json.dumps(res, indent=1))
 
 def finetune_variant(name:str, tag:str, work=Path("runs/benchmark"), base=None, **overrides) -> tuple:
-    """The quality benchmark's finetune of stand-in `name` (400 steps, batch 16, lr 1e-3, seed 0, 128 px, from diffmine-base)
+    """The quality benchmark's finetune of stand-in `name` (its settings: steps, batch, lr, seed, size; from diffmine-base)
     with `overrides` of `finetune`'s arguments, in work/<name>/model-<tag>; returns (model folder, seconds, root, records)."""
     st, s = SETTINGS, dataset_spec(name)
     root, recs = standins(work, (name,), st["size"], st["seed"], PER_LABEL)[name]
