@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib, json, math, time, platform, subprocess, sys
 from pathlib import Path
 import numpy as np, pandas as pd, torch
-from .config import DiffmineError, write_json, atomic_write, dataset_spec, positive, SEED, GENERIC_TEMPLATE, GENERIC_NULL
+from .config import DiffmineError, write_json, atomic_write, dataset_spec, positive, SEED, GENERIC_TEMPLATE, GENERIC_NULL, NUM_TRAIN_TIMESTEPS
 from .data import Record, load_records, label_names
 from .synth import make_standin, load_groundtruth, STANDINS, STANDIN_LAYOUTS
 from .models import load_model, BASE_NAME
@@ -203,7 +203,8 @@ def fashion_benchmark(work, base, figures, st:dict) -> dict:
     t_train = train_seconds(model_dir)                  # all the training behind the model, also when resumed
     model = load_model(model_dir, device="cpu")
     scores = classify_records(model, test, list(FASHION_CLASSES), work/"fashion"/"classify.csv", n=st["fashion_draws"],
-                              seed=SEED, prune=tuple(st["fashion_prune"]) if st["fashion_prune"] else None)
+                              seed=SEED, prune=tuple(st["fashion_prune"]) if st["fashion_prune"] else None,
+                              t_range=tuple(st["fashion_t_range"]))
     per_img, t_classify = float(scores.seconds.median()), float(scores.seconds.sum())
     acc = classifier_accuracy(scores)
     n = len(scores); p = acc["accuracy"]
@@ -217,7 +218,7 @@ def fashion_benchmark(work, base, figures, st:dict) -> dict:
                      figures/"fashion_typicality")
     f3 = save_figure(confusion_figure(scores, list(FASHION_CLASSES)), figures/"fashion_confusion")
     return dict(train_images=len(train), test_images=n, accuracy=p, accuracy_ci95=1.96 * math.sqrt(p * (1 - p) / n) if n else None,
-                per_label=acc["per_label"], draws=st["fashion_draws"], prune=st["fashion_prune"],
+                per_label=acc["per_label"], draws=st["fashion_draws"], prune=st["fashion_prune"], t_range=list(st["fashion_t_range"]),
                 seconds_per_image=per_img, unet_evals_per_image=_evals(st["fashion_draws"], st["fashion_prune"], 10),
                 full_test_set_hours=per_img * 10_000 / 3600, classify_hours=t_classify / 3600, train_seconds=t_train,
                 figures=[str(f1), str(f2), str(f3)], confusion=pd.crosstab(scores.label, scores.pred).to_dict(),
@@ -227,13 +228,18 @@ def _more_draws(model, test:list, scores:pd.DataFrame, folder:Path, st:dict) -> 
     "Accuracy on a balanced subset of the test images with `fashion_check_draws` draws, beside the main run's on the same images."
     n, prune = st["fashion_check_draws"], tuple(st["fashion_check_prune"]) if st["fashion_check_prune"] else None
     sub = balanced(test, st["fashion_check_per_class"] * len(FASHION_CLASSES))
-    more = classify_records(model, sub, list(FASHION_CLASSES), folder/f"classify-{n}-draws.csv", n=n, seed=SEED, prune=prune)
+    more = classify_records(model, sub, list(FASHION_CLASSES), folder/f"classify-{n}-draws.csv", n=n, seed=SEED, prune=prune,
+                            t_range=tuple(st["fashion_t_range"]))
     same = scores[scores.rel.isin(set(more.rel))]
     a, b = classifier_accuracy(more), classifier_accuracy(same)
     return dict(images=len(more), draws=n, prune=prune, unet_evals_per_image=_evals(n, prune, len(FASHION_CLASSES)),
                 accuracy=a["accuracy"], accuracy_main_draws=b["accuracy"],
                 per_label={l: dict(more=v["accuracy"], main=b["per_label"].get(l, {}).get("accuracy", math.nan))
                            for l, v in a["per_label"].items()})
+
+def _t_window(fm:dict) -> str:
+    "' with t in [lo, hi)' of a Fashion-MNIST result, in timesteps ('' for a result that did not record it)."
+    return f" with t in [{round(fm['t_range'][0] * NUM_TRAIN_TIMESTEPS)}, {round(fm['t_range'][1] * NUM_TRAIN_TIMESTEPS)})" if fm.get("t_range") else ""
 
 def _evals(n, prune, labels):
     "UNet evaluations per image of `label_typicality` (the null prompt included)."
@@ -320,7 +326,7 @@ def quality_markdown(results:dict) -> str:
                  else f"the full 10,000-image test set would take {fm['full_test_set_hours']:.1f} h on this machine")
         out += ["## Fashion-MNIST (real images)", "",
                 f"Typicality-as-classifier accuracy on {fm['test_images']} test images ({st['fashion_test_per_class']} per class): "
-                f"**{fm['accuracy']:.3f}** (+/- {fm['accuracy_ci95']:.3f}, 95%), {fm['draws']} draws with pruning "
+                f"**{fm['accuracy']:.3f}** (+/- {fm['accuracy_ci95']:.3f}, 95%), {fm['draws']} draws{_t_window(fm)} with pruning "
                 f"{fm['prune']} = {fm['unet_evals_per_image']} UNet evaluations per image, {fm['seconds_per_image']:.2f} s "
                 f"per image: {hours}.", ""]
         more = fm.get("more_draws")

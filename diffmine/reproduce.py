@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, os, sys, time
 from dataclasses import dataclass, field
 from pathlib import Path
-from .config import (DiffmineError, progress, write_json, dataset_spec, epoch_steps, FASHION_DIR,
+from .config import (DiffmineError, progress, write_json, dataset_spec, epoch_steps, FASHION_DIR, FASHION_T_RANGE,
                              PNP_INVERSION_STEPS, PAPER_FINETUNE, WEIGHT_DECAY, GRAD_CLIP)
 from .data import G3_PAPER_COUNTRIES, G3_PAPER_PER_COUNTRY
 from .models import BASE_NAME
@@ -138,8 +138,9 @@ BENCHMARK_SETTINGS = dict(
     fashion_ema=True,            # the classifier uses the exponential moving average of the weights
     fashion_test_per_class=1000, # Fashion-MNIST test images per class for the classifier (1,000 per class = all 10,000)
     fashion_draws=12, fashion_prune=(4, 3),  # 4 draws for all 10 classes, then 8 more for the best 3
-    fashion_check_per_class=100, fashion_check_draws=40, fashion_check_prune=(8, 3),  # the same model with more draws,
-                                 # on 100 test images per class: how much of the gap more draws close
+    fashion_t_range=FASHION_T_RANGE,  # the classifier's t, fractions of T: [700, 1000) (fashion_t_probe.json)
+    fashion_check_per_class=30, fashion_check_draws=40, fashion_check_prune=(8, 3),  # the same model with more draws,
+                                 # on 30 test images per class: how much of the gap more draws close
     fashion_map_per_class=6,     # test images per class for typicality maps, mined parts and the figure (6 shown per class)
 )
 # papermill writes lists, not tuples, into a notebook
