@@ -221,7 +221,7 @@ def fashion_benchmark(work, base, figures, st:dict) -> dict:
                 per_label=acc["per_label"], draws=st["fashion_draws"], prune=st["fashion_prune"], t_range=list(st["fashion_t_range"]),
                 seconds_per_image=per_img, unet_evals_per_image=_evals(st["fashion_draws"], st["fashion_prune"], 10),
                 full_test_set_hours=per_img * 10_000 / 3600, classify_hours=t_classify / 3600, train_seconds=t_train,
-                figures=[str(f1), str(f2), str(f3)], confusion=pd.crosstab(scores.label, scores.pred).to_dict(),
+                figures=[f.name for f in (f1, f2, f3)], confusion=pd.crosstab(scores.label, scores.pred).to_dict(),
                 more_draws=check)
 
 def _more_draws(model, test:list, scores:pd.DataFrame, folder:Path, st:dict) -> dict:
@@ -238,8 +238,8 @@ def _more_draws(model, test:list, scores:pd.DataFrame, folder:Path, st:dict) -> 
                            for l, v in a["per_label"].items()})
 
 def _t_window(fm:dict) -> str:
-    "' with t in [lo, hi)' of a Fashion-MNIST result, in timesteps ('' for a result that did not record it)."
-    return f" with t in [{round(fm['t_range'][0] * NUM_TRAIN_TIMESTEPS)}, {round(fm['t_range'][1] * NUM_TRAIN_TIMESTEPS)})" if fm.get("t_range") else ""
+    "', t in [lo, hi),' of a Fashion-MNIST result, in timesteps ('' for a result that did not record it)."
+    return f", t in [{round(fm['t_range'][0] * NUM_TRAIN_TIMESTEPS)}, {round(fm['t_range'][1] * NUM_TRAIN_TIMESTEPS)})," if fm.get("t_range") else ""
 
 def _evals(n, prune, labels):
     "UNet evaluations per image of `label_typicality` (the null prompt included)."
