@@ -124,7 +124,7 @@ def main():
     sims = {}
     for lo, hi in [(0, 1000), (0, 600), (100, 700), (700, 1000)]:
         for n, prune in [(12, (4, 3)), (12, None), (20, None), (20, (6, 3)), (24, (8, 3)), (30, None), (30, (8, 3)),
-                         (30, (10, 2)), (40, None), (40, (10, 3))]:
+                         (30, (10, 2)), (40, None), (40, (10, 3)), (16, None), (16, (6, 3))]:
             a = simulate(err, y, lo, hi, e, n, prune)
             if a is not None: sims[f"[{lo}, {hi}) n={n} prune={prune}"] = dict(accuracy=a, unet_evals=evals(n, prune))
     full_z = {f"[{lo}, {hi})": window_acc(err, y, lo // 40, hi // 40, e, True) for lo, hi in [(0, 1000), (0, 600), (0, 400)]}
