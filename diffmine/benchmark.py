@@ -192,7 +192,7 @@ def finetune_sweep(name:str="cars",                # the stand-in
 # %% ../nbs/16_benchmark.ipynb #2585c335
 def fashion_benchmark(work, base, figures, st:dict) -> dict:
     "Finetune on Fashion-MNIST, classify test images, and draw the most typical parts per class."
-    check_t_range("fashion_t_range", st["fashion_t_range"])   # before the finetune, not after it
+    t_range = check_t_range("fashion_t_range", st["fashion_t_range"])   # before the finetune, not after it
     work, figures = Path(work), Path(figures)
     fashion_mnist_dir()
     train = load_records(export_fashion_mnist(work/"data"/"fashion-train", "train", st["fashion_train_per_class"]))
@@ -205,7 +205,7 @@ def fashion_benchmark(work, base, figures, st:dict) -> dict:
     model = load_model(model_dir, device="cpu")
     scores = classify_records(model, test, list(FASHION_CLASSES), work/"fashion"/"classify.csv", n=st["fashion_draws"],
                               seed=SEED, prune=tuple(st["fashion_prune"]) if st["fashion_prune"] else None,
-                              t_range=tuple(st["fashion_t_range"]))
+                              t_range=t_range)
     per_img, t_classify = float(scores.seconds.median()), float(scores.seconds.sum())
     acc = classifier_accuracy(scores)
     n = len(scores); p = acc["accuracy"]
@@ -219,7 +219,7 @@ def fashion_benchmark(work, base, figures, st:dict) -> dict:
                      figures/"fashion_typicality")
     f3 = save_figure(confusion_figure(scores, list(FASHION_CLASSES)), figures/"fashion_confusion")
     return dict(train_images=len(train), test_images=n, accuracy=p, accuracy_ci95=1.96 * math.sqrt(p * (1 - p) / n) if n else None,
-                per_label=acc["per_label"], draws=st["fashion_draws"], prune=st["fashion_prune"], t_range=list(st["fashion_t_range"]),
+                per_label=acc["per_label"], draws=st["fashion_draws"], prune=st["fashion_prune"], t_range=list(t_range),
                 seconds_per_image=per_img, unet_evals_per_image=_evals(st["fashion_draws"], st["fashion_prune"], 10),
                 full_test_set_hours=per_img * 10_000 / 3600, classify_hours=t_classify / 3600, train_seconds=t_train,
                 figures=[f.name for f in (f1, f2, f3)], confusion=pd.crosstab(scores.label, scores.pred).to_dict(),
