@@ -13,7 +13,7 @@ from .synth import make_standin, load_groundtruth, STANDINS, STANDIN_LAYOUTS
 from .models import load_model, BASE_NAME
 from .finetune import finetune, latest_checkpoint
 from .runfolder import RunFolder, load_index
-from .typicality import compute_typicality, classify_records, balanced
+from .typicality import compute_typicality, classify_records, balanced, check_t_range
 from .patches import mine_patches, default_patch_size
 from .clusters import cluster_run
 from .data import export_fashion_mnist, fashion_mnist_dir, FASHION_CLASSES
@@ -22,9 +22,9 @@ from .figures import patches_figure, typicality_figure, save_figure, confusion_f
 
 # %% auto #0
 __all__ = ['TARGETS', 'base_caption', 'standins', 'train_base', 'finetune_standin', 'mined_records', 'train_seconds',
-           'evaluate_model', 'oracle_metrics', 'finetune_sweep', 'fashion_benchmark', 'check_t_range', 'quality_table',
-           'targets_table', 'quality_markdown', 'kept_parts', 'quality_datasets', 'check_photo_settings',
-           'run_diffmine', 'photos_targets', 'photos_markdown']
+           'evaluate_model', 'oracle_metrics', 'finetune_sweep', 'fashion_benchmark', 'quality_table', 'targets_table',
+           'quality_markdown', 'kept_parts', 'quality_datasets', 'check_photo_settings', 'run_diffmine',
+           'photos_targets', 'photos_markdown']
 
 # %% ../nbs/16_benchmark.ipynb #298260b5
 # BENCHMARK_SETTINGS, the benchmark's settings, are defined in `diffmine.reproduce` beside the registry entry
@@ -192,7 +192,7 @@ def finetune_sweep(name:str="cars",                # the stand-in
 # %% ../nbs/16_benchmark.ipynb #2585c335
 def fashion_benchmark(work, base, figures, st:dict) -> dict:
     "Finetune on Fashion-MNIST, classify test images, and draw the most typical parts per class."
-    t_range = check_t_range("fashion_t_range", st["fashion_t_range"])   # before the finetune, not after it
+    t_range = check_t_range(st["fashion_t_range"], "fashion_t_range")   # before the finetune, not after it
     work, figures = Path(work), Path(figures)
     fashion_mnist_dir()
     train = load_records(export_fashion_mnist(work/"data"/"fashion-train", "train", st["fashion_train_per_class"]))
@@ -237,13 +237,6 @@ def _more_draws(model, test:list, scores:pd.DataFrame, folder:Path, st:dict) -> 
                 accuracy=a["accuracy"], accuracy_main_draws=b["accuracy"],
                 per_label={l: dict(more=v["accuracy"], main=b["per_label"].get(l, {}).get("accuracy", math.nan))
                            for l, v in a["per_label"].items()})
-
-def check_t_range(name:str, value) -> tuple:
-    "`value` as a (lo, hi) fraction of T with 0 <= lo < hi <= 1, or a `DiffmineError` naming `name`."
-    ok = isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-    if not ok or not 0 <= value[0] < value[1] <= 1:
-        raise DiffmineError(f"{name}={value!r}", "is not [lo, hi) with 0 <= lo < hi <= 1 (fractions of T)", "pass e.g. [0.7, 1.0]")
-    return tuple(value)
 
 def _t_window(fm:dict) -> str:
     "', t in [lo, hi),' of a Fashion-MNIST result, in timesteps ('' for a result that did not record it)."

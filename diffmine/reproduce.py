@@ -137,7 +137,7 @@ BENCHMARK_SETTINGS = dict(
     fashion_train_per_class=2000, fashion_steps=2000, fashion_batch_size=32, fashion_lr=1e-3,
     fashion_ema=True,            # the classifier uses the exponential moving average of the weights
     fashion_test_per_class=1000, # Fashion-MNIST test images per class for the classifier (1,000 per class = all 10,000)
-    fashion_draws=12, fashion_prune=(4, 3),  # 4 draws for all 10 classes, then 8 more for the best 3
+    fashion_draws=16, fashion_prune=(6, 3),  # 6 draws for all 10 classes, then 10 more for the best 3 (106 UNet evals)
     fashion_t_range=FASHION_T_RANGE,  # the classifier's t, fractions of T: [700, 1000) (fashion_t_probe.json)
     fashion_check_per_class=30, fashion_check_draws=40, fashion_check_prune=(8, 3),  # the same model with more draws,
                                  # on 30 test images per class: how much of the gap more draws close

@@ -413,7 +413,7 @@ def classify_records(model:DiffusionModel, records:list,
     "Typicality-as-classifier over `records`: per image the argmax over `labels` of T(x | c), and every T(x | c)."
     report = report if report is not None else BadInputs()
     template, null_prompt = resolve_prompts(model, template, null_prompt, layout)
-    t_range = tuple(t_range or CLASSIFY_T_RANGE)
+    t_range = check_t_range(t_range or CLASSIFY_T_RANGE)   # before anything is read or written
     prompts = [format_prompt(template, l) for l in labels]
     cols = ["rel", "label", "pred", "draws", "seconds"] + [f"T:{l}" for l in labels]
     out = Path(out) if out else None
