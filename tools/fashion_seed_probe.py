@@ -90,12 +90,13 @@ def other_model(model_dir:Path, recs, seeds, labels, st):
     res, model = json.loads(OUT.read_text()), load_model(model_dir, device="cpu")
     out = Path("runs/fashion-seeds")/model_dir.parent.name; out.mkdir(parents=True, exist_ok=True)
     rels, runs = [r.rel for r in recs], {}
+    ours = {s: WORK/"classify.csv" if s == SEED else Path("runs/fashion-seeds")/f"classify-s{s}.csv" for s in seeds}
+    for s, f in ours.items():         # checked before any classification
+        if not f.exists(): sys.exit(f"{f}: the benchmark model's scores under seed {s} are missing; run this tool without MODEL first")
     for s in seeds:
         df = classify_records(model, recs, labels, out/f"classify-s{s}.csv", n=st["fashion_draws"], seed=s,
                               prune=tuple(st["fashion_prune"]), t_range=tuple(st["fashion_t_range"]))
-        f = WORK/"classify.csv" if s == SEED else Path("runs/fashion-seeds")/f"classify-s{s}.csv"
-        if not f.exists(): sys.exit(f"{f}: the benchmark model's scores under seed {s} are missing; run this tool without MODEL first")
-        base = pd.read_csv(f)
+        base = pd.read_csv(ours[s])
         base = base.set_index("rel").loc[rels]
         runs[f"seed {s}"] = dict(accuracy=float((df.label == df.pred).mean()), benchmark_model=float((base.label == base.pred).mean()))
     steps = int(pd.read_csv(model_dir/"train_log.csv").step.max())
