@@ -230,7 +230,7 @@ def _more_draws(model, test:list, scores:pd.DataFrame, folder:Path, st:dict) -> 
     n, prune = st["fashion_check_draws"], tuple(st["fashion_check_prune"]) if st["fashion_check_prune"] else None
     sub = balanced(test, st["fashion_check_per_class"] * len(FASHION_CLASSES))
     more = classify_records(model, sub, list(FASHION_CLASSES), folder/f"classify-{n}-draws.csv", n=n, seed=SEED, prune=prune,
-                            t_range=tuple(st["fashion_t_range"]))
+                            t_range=st["fashion_t_range"])   # classify_records checks it
     same = scores[scores.rel.isin(set(more.rel))]
     a, b = classifier_accuracy(more), classifier_accuracy(same)
     return dict(images=len(more), draws=n, prune=prune, unet_evals_per_image=_evals(n, prune, len(FASHION_CLASSES)),
