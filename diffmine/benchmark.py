@@ -205,6 +205,7 @@ def fashion_benchmark(work, base, figures, st:dict) -> dict:
     model = load_model(model_dir, device="cpu")
     scores = classify_records(model, test, list(FASHION_CLASSES), work/"fashion"/"classify.csv", n=st["fashion_draws"],
                               seed=SEED, prune=tuple(st["fashion_prune"]) if st["fashion_prune"] else None,
+                              draws_per_image=st.get("fashion_draws_per_image", False),
                               t_range=t_range)
     per_img, t_classify = float(scores.seconds.median()), float(scores.seconds.sum())
     acc = classifier_accuracy(scores)
@@ -220,6 +221,7 @@ def fashion_benchmark(work, base, figures, st:dict) -> dict:
     f3 = save_figure(confusion_figure(scores, list(FASHION_CLASSES)), figures/"fashion_confusion")
     return dict(train_images=len(train), test_images=n, accuracy=p, accuracy_ci95=1.96 * math.sqrt(p * (1 - p) / n) if n else None,
                 per_label=acc["per_label"], draws=st["fashion_draws"], prune=st["fashion_prune"], t_range=list(t_range),
+                draws_per_image=st.get("fashion_draws_per_image", False),
                 seconds_per_image=per_img, unet_evals_per_image=_evals(st["fashion_draws"], st["fashion_prune"], 10),
                 full_test_set_hours=per_img * 10_000 / 3600, classify_hours=t_classify / 3600, train_seconds=t_train,
                 figures=[f.name for f in (f1, f2, f3)], confusion=pd.crosstab(scores.label, scores.pred).to_dict(),
@@ -230,7 +232,8 @@ def _more_draws(model, test:list, scores:pd.DataFrame, folder:Path, st:dict) -> 
     n, prune = st["fashion_check_draws"], tuple(st["fashion_check_prune"]) if st["fashion_check_prune"] else None
     sub = balanced(test, st["fashion_check_per_class"] * len(FASHION_CLASSES))
     more = classify_records(model, sub, list(FASHION_CLASSES), folder/f"classify-{n}-draws.csv", n=n, seed=SEED, prune=prune,
-                            t_range=st["fashion_t_range"])   # classify_records checks it
+                            t_range=st["fashion_t_range"],   # classify_records checks it
+                            draws_per_image=st.get("fashion_draws_per_image", False))
     same = scores[scores.rel.isin(set(more.rel))]
     a, b = classifier_accuracy(more), classifier_accuracy(same)
     return dict(images=len(more), draws=n, prune=prune, unet_evals_per_image=_evals(n, prune, len(FASHION_CLASSES)),
@@ -328,7 +331,8 @@ def quality_markdown(results:dict) -> str:
         out += ["## Fashion-MNIST (real images)", "",
                 f"Typicality-as-classifier accuracy on {fm['test_images']} test images ({st['fashion_test_per_class']} per class): "
                 f"**{fm['accuracy']:.3f}** (+/- {fm['accuracy_ci95']:.3f}, 95%), {fm['draws']} draws{_t_window(fm)} with pruning "
-                f"{fm['prune']} = {fm['unet_evals_per_image']} UNet evaluations per image, {fm['seconds_per_image']:.2f} s "
+                f"{fm['prune']} = {fm['unet_evals_per_image']} UNet evaluations per image "
+                f"({'drawn per image' if fm.get('draws_per_image') else 'one draw set for every image'}), {fm['seconds_per_image']:.2f} s "
                 f"per image: {hours}.", ""]
         more = fm.get("more_draws")
         if more:
@@ -349,7 +353,7 @@ def quality_markdown(results:dict) -> str:
 
 # %% ../nbs/16_benchmark.ipynb #ccaf9bd3
 # settings the Fashion-MNIST part does not read (it reads the fashion_ ones and the shared base, size, seed, draws)
-_BEFORE_RECORDED = {"decay_from": 0}   # settings quality.json did not record yet, as the runs before them made them
+_BEFORE_RECORDED = {"decay_from": 0, "fashion_draws_per_image": False}   # settings quality.json did not record yet, as the runs before them made them
 _STANDIN_ONLY = {"steps", "batch_size", "lr", "decay_from", "images_per_label", "xray_per_label", "k", "clusters", "classify_draws", "classify_images",
                  "base_steps", "base_batch_size", "base_lr"}
 

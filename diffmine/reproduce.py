@@ -139,6 +139,7 @@ BENCHMARK_SETTINGS = dict(
     fashion_test_per_class=1000, # Fashion-MNIST test images per class for the classifier (1,000 per class = all 10,000)
     fashion_draws=16, fashion_prune=(6, 3),  # 6 draws for all 10 classes, then 10 more for the best 3 (106 UNet evals)
     fashion_t_range=FASHION_T_RANGE,  # the classifier's t, fractions of T: [700, 1000) (fashion_t_probe.json)
+    fashion_draws_per_image=True,     # each test image its own draws: no draw set's class bias shared by all (seed probe)
     fashion_check_per_class=30, fashion_check_draws=40, fashion_check_prune=(8, 3),  # the same model with more draws,
                                  # on 30 test images per class: how much of the gap more draws close
     fashion_map_per_class=6,     # test images per class for typicality maps, mined parts and the figure (6 shown per class)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_typicality.ipynb #8e2125d7
 from __future__ import annotations
-import json, math, time, contextlib
+import json, math, time, hashlib, contextlib
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,7 +21,7 @@ from .runfolder import RunFolder, image_key, load_index
 # %% auto #0
 __all__ = ['PRECISIONS', 'ATTENTION', 'draws', 'check_engine', 'unet_engine', 'paired_difference', 'typicality_map',
            'paired_predictions', 'difference_maps', 'original_size', 'balanced', 'resolve_prompts', 'prompts_source',
-           'check_t_range', 'mining_t_range', 'compute_typicality', 'known_labels', 'label_typicality',
+           'check_t_range', 'mining_t_range', 'compute_typicality', 'known_labels', 'label_typicality', 'image_seed',
            'classify_records', 'label_check']
 
 # %% ../nbs/05_typicality.ipynb #ada166e7
@@ -400,6 +400,14 @@ def label_typicality(model:DiffusionModel, x0:torch.Tensor, # clean latent (1, C
             alive = sorted(sorted(alive, key=lambda j: -float(total[j] / used[j]))[:prune[1]])
     return (total / used.clamp(min=1)).float(), used
 
+# %% ../nbs/05_typicality.ipynb #a1c0ffee5eed
+def image_seed(seed:int, # the run's seed
+               rel:str,  # the image's path relative to its collection (`Record.rel`)
+              ) -> int:
+    "A seed of the image's own draws: the same for the same (seed, rel) on every machine and run, unrelated between images."
+    return int.from_bytes(hashlib.blake2b(f"{int(seed)}/{rel}".encode(), digest_size=8).digest(), "little") >> 1
+
+
 # %% ../nbs/05_typicality.ipynb #cf2745d9
 def classify_records(model:DiffusionModel, records:list,
                      labels:list,                 # the candidate labels (e.g. `diffmine.data.label_names(records)`)
@@ -409,8 +417,11 @@ def classify_records(model:DiffusionModel, records:list,
                      prune:tuple|None=None,       # adaptive pruning (n1, keep), see `label_typicality`
                      template:str|None=None, null_prompt:str|None=None, layout:str|None=None,
                      report:BadInputs|None=None,
+                     draws_per_image:bool=False,  # each image its own draws, seeded from (seed, rel); False: one set for all
                     ) -> pd.DataFrame:
     "Typicality-as-classifier over `records`: per image the argmax over `labels` of T(x | c), and every T(x | c)."
+    if not isinstance(draws_per_image, bool):
+        raise DiffmineError("draws_per_image", f"is {draws_per_image!r}, not True or False", "pass True or False")
     report = report if report is not None else BadInputs()
     template, null_prompt = resolve_prompts(model, template, null_prompt, layout)
     t_range = check_t_range(t_range or CLASSIFY_T_RANGE)   # before anything is read or written
@@ -419,10 +430,10 @@ def classify_records(model:DiffusionModel, records:list,
     out = Path(out) if out else None
     # the scores' settings beside the CSV (<name>.json): a resumed file made with other draws is refused, not extended
     params = dict(draws=n, t_range=list(t_range), seed=seed, prune=list(prune) if prune else None, template=template,
-                  null_prompt=null_prompt, weights=model.weights_id())
+                  null_prompt=null_prompt, weights=model.weights_id(), draws_per_image=bool(draws_per_image))
     side = out.with_suffix(".json") if out else None
     if out and out.exists():
-        old = {"weights": params["weights"], **(json.loads(side.read_text()) if side.exists() else {})}   # older: unrecorded
+        old = {"weights": params["weights"], "draws_per_image": False, **(json.loads(side.read_text()) if side.exists() else {})}   # older: unrecorded
         check_settings(out, "classifier scores", old, params,
                        "use another output file, or delete it (and its .json) to recompute")
     done = pd.read_csv(out, keep_default_na=False, dtype={"rel": str, "label": str, "pred": str}) \
@@ -440,7 +451,8 @@ def classify_records(model:DiffusionModel, records:list,
         try: img = load_image(r.path, max_side=4 * model.resolution)
         except BadImage as e: report.add(r.path, e.reason); continue
         x0 = model.encode_images(image_tensor(img, model.resolution, model.size_multiple, square=True)[None])
-        T, used = label_typicality(model, x0, prompts, null_prompt, n, t_range, seed, batch_size, prune)
+        s = image_seed(seed, r.rel) if draws_per_image else seed
+        T, used = label_typicality(model, x0, prompts, null_prompt, n, t_range, s, batch_size, prune)
         full = used == used.max()
         pred = labels[int(torch.where(full, T, torch.tensor(-math.inf)).argmax())]
         rows.append(dict(rel=r.rel, label=", ".join(r.labels), pred=pred, draws=int(used.max()),
