@@ -407,7 +407,6 @@ def image_seed(seed:int, # the run's seed
     "A seed of the image's own draws: the same for the same (seed, rel) on every machine and run, unrelated between images."
     return int.from_bytes(hashlib.blake2b(f"{int(seed)}/{rel}".encode(), digest_size=8).digest(), "little") >> 1
 
-
 # %% ../nbs/05_typicality.ipynb #cf2745d9
 def classify_records(model:DiffusionModel, records:list,
                      labels:list,                 # the candidate labels (e.g. `diffmine.data.label_names(records)`)
@@ -430,7 +429,7 @@ def classify_records(model:DiffusionModel, records:list,
     out = Path(out) if out else None
     # the scores' settings beside the CSV (<name>.json): a resumed file made with other draws is refused, not extended
     params = dict(draws=n, t_range=list(t_range), seed=seed, prune=list(prune) if prune else None, template=template,
-                  null_prompt=null_prompt, weights=model.weights_id(), draws_per_image=bool(draws_per_image))
+                  null_prompt=null_prompt, weights=model.weights_id(), draws_per_image=draws_per_image)
     side = out.with_suffix(".json") if out else None
     if out and out.exists():
         old = {"weights": params["weights"], "draws_per_image": False, **(json.loads(side.read_text()) if side.exists() else {})}   # older: unrecorded
