@@ -23,12 +23,13 @@ def results_file(out, command:str) -> dict:
     return json.loads(out.read_text()) if out.exists() else dict(command=command, results={},
         settings={k: SETTINGS[k] for k in ("size", "steps", "batch_size", "lr", "draws", "images_per_label", "k", "seed")})
 
-def mine_and_score(model_dir, name:str, recs:list, root, run, draws:int|None=None, **typicality_kw) -> dict:
-    "Typicality of the model folder on the benchmark's images of stand-in `name` (in `run`), then the benchmark's metrics."
+def mine_and_score(model_dir, name:str, recs:list, root, run, draws:int|None=None, seed:int=SEED, **typicality_kw) -> dict:
+    """Typicality of the model folder on the benchmark's images of stand-in `name` (in `run`), then the benchmark's metrics;
+    `seed` fixes the draws (the benchmark's: SEED)."""
     st, s = SETTINGS, dataset_spec(name)
     t0 = time.time()
     mined = mined_records(recs, st)
-    compute_typicality(_prompted(model_dir, name), mined, run, n=draws or st["draws"], seed=SEED, layout=STANDIN_LAYOUTS[name],
+    compute_typicality(_prompted(model_dir, name), mined, run, n=draws or st["draws"], seed=seed, layout=STANDIN_LAYOUTS[name],
                        limit=len(mined), **typicality_kw)
     secs = time.time() - t0
     pq = patch_quality(mine_patches(run, patch=default_patch_size(s.patch_size, st["size"]), top=None, seed=st["seed"]), root, k=st["k"])
